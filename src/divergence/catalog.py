@@ -1,0 +1,257 @@
+"""The instrument and venue catalog (``ingest/instruments.toml``), validated strictly.
+
+Every table forbids unknown keys, and cross-references (a token's underlying, venue and
+quote currency) are checked at load, so a typo fails at start-up with a
+:class:`~divergence.errors.ConfigError` that names the key and the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from divergence.clock import ns_from_datetime
+from divergence.errors import ConfigError
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+VenueKind = Literal["book", "amm", "reference", "fx"]
+
+
+class Underlying(BaseModel):
+    model_config = _STRICT
+    symbol: str
+    name: str
+    tier: Literal[1, 2] = 1
+    listing_exchange: str = "XNYS"
+
+
+class Stablecoin(BaseModel):
+    model_config = _STRICT
+    currency: str
+    issuer: str
+
+
+class Venue(BaseModel):
+    model_config = _STRICT
+    id: str
+    name: str
+    kind: VenueKind
+    adapter: str
+    taker_fee_bps: Decimal = Decimal(0)
+
+
+class Multiplier(BaseModel):
+    """Shares of the underlying per token unit as the venue quotes it, from a time on."""
+
+    model_config = _STRICT
+    effective_from: datetime
+    value: Decimal = Field(gt=0)
+
+    @field_validator("effective_from")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a UTC offset, e.g. 2025-06-30T00:00:00Z")
+        return value
+
+
+class Token(BaseModel):
+    model_config = _STRICT
+    id: str
+    venue: str
+    venue_symbol: str
+    issuer: str
+    product: str
+    underlying: str
+    quote_currency: str
+    chain: str | None = None
+    contract: str | None = None
+    trading_hours: Literal["24/7", "24/5", "market"] = "24/7"
+    multipliers: tuple[Multiplier, ...] = Field(min_length=1)
+
+    @field_validator("multipliers")
+    @classmethod
+    def _ordered(cls, value: tuple[Multiplier, ...]) -> tuple[Multiplier, ...]:
+        times = [m.effective_from for m in value]
+        if times != sorted(times) or len(set(times)) != len(times):
+            raise ValueError("effective_from must strictly increase")
+        return value
+
+
+class Reference(BaseModel):
+    model_config = _STRICT
+    id: str
+    venue: str
+    symbol: str
+    underlying: str
+
+
+class Catalog(BaseModel):
+    """The whole catalog, cross-checked."""
+
+    model_config = _STRICT
+    underlying: tuple[Underlying, ...]
+    stablecoin: tuple[Stablecoin, ...] = ()
+    venue: tuple[Venue, ...]
+    token: tuple[Token, ...] = ()
+    reference: tuple[Reference, ...] = ()
+
+    @property
+    def underlyings(self) -> dict[str, Underlying]:
+        return {u.symbol: u for u in self.underlying}
+
+    @property
+    def venues(self) -> dict[str, Venue]:
+        return {v.id: v for v in self.venue}
+
+    def tokens_on(self, venue: str) -> tuple[Token, ...]:
+        return tuple(t for t in self.token if t.venue == venue)
+
+    def references_on(self, venue: str) -> tuple[Reference, ...]:
+        return tuple(r for r in self.reference if r.venue == venue)
+
+    def tokens_for(self, underlying: str) -> tuple[Token, ...]:
+        return tuple(t for t in self.token if t.underlying == underlying)
+
+    def multipliers_frame(self) -> pl.DataFrame:
+        """One row per (token, effective_from): the multiplier history for as-of joins."""
+        rows = [
+            (t.id, ns_from_datetime(m.effective_from), float(m.value))
+            for t in self.token
+            for m in t.multipliers
+        ]
+        return pl.DataFrame(
+            rows,
+            schema={
+                "instrument_id": pl.String,
+                "effective_from": pl.Int64,
+                "multiplier": pl.Float64,
+            },
+            orient="row",
+        )
+
+    def instruments_frame(self) -> pl.DataFrame:
+        """Tokens and references in one table (the DuckDB ``instruments`` table)."""
+        fees = {v.id: float(v.taker_fee_bps) for v in self.venue}
+        rows = [
+            (
+                t.id,
+                "token",
+                t.venue,
+                t.venue_symbol,
+                t.underlying,
+                t.quote_currency,
+                t.issuer,
+                t.product,
+                t.chain,
+                t.contract,
+                t.trading_hours,
+                fees[t.venue],
+            )
+            for t in self.token
+        ] + [
+            (
+                r.id,
+                "reference",
+                r.venue,
+                r.symbol,
+                r.underlying,
+                "USD",
+                None,
+                None,
+                None,
+                None,
+                "market",
+                0.0,
+            )
+            for r in self.reference
+        ]
+        return pl.DataFrame(
+            rows,
+            schema={
+                "instrument_id": pl.String,
+                "role": pl.String,
+                "venue": pl.String,
+                "venue_symbol": pl.String,
+                "underlying": pl.String,
+                "quote_currency": pl.String,
+                "issuer": pl.String,
+                "product": pl.String,
+                "chain": pl.String,
+                "contract": pl.String,
+                "trading_hours": pl.String,
+                "taker_fee_bps": pl.Float64,
+            },
+            orient="row",
+        )
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read and validate the catalog file; every problem names its key and the file."""
+    source = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError("file not found", key="catalog_path", source=source) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML ({exc})", key="<file>", source=source) from exc
+    try:
+        catalog = Catalog(**raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ConfigError(message, key=_loc(first["loc"]), source=source) from exc
+    _cross_check(catalog, source)
+    return catalog
+
+
+def _loc(parts: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "<root>"
+
+
+def _cross_check(catalog: Catalog, source: str) -> None:
+    underlyings = catalog.underlyings
+    venues = catalog.venues
+    currencies = {"USD"} | {s.currency for s in catalog.stablecoin}
+    _unique([u.symbol for u in catalog.underlying], "underlying", "symbol", source)
+    _unique([v.id for v in catalog.venue], "venue", "id", source)
+    _unique([t.id for t in catalog.token], "token", "id", source)
+    _unique([r.id for r in catalog.reference], "reference", "id", source)
+    for i, token in enumerate(catalog.token):
+        _known(token.underlying, underlyings, f"token[{i}].underlying", "underlying", source)
+        _known(token.venue, venues, f"token[{i}].venue", "venue", source)
+        if venues[token.venue].kind not in ("book", "amm"):
+            raise ConfigError(
+                f"venue {token.venue!r} is a {venues[token.venue].kind} venue, not book or amm",
+                key=f"token[{i}].venue",
+                source=source,
+            )
+        _known(token.quote_currency, currencies, f"token[{i}].quote_currency", "currency", source)
+    for i, ref in enumerate(catalog.reference):
+        _known(ref.underlying, underlyings, f"reference[{i}].underlying", "underlying", source)
+        _known(ref.venue, venues, f"reference[{i}].venue", "venue", source)
+
+
+def _known(value: str, known: object, key: str, what: str, source: str) -> None:
+    if value not in known:  # type: ignore[operator]
+        names = ", ".join(sorted(known))  # type: ignore[call-overload]
+        raise ConfigError(f"unknown {what} {value!r} (known: {names})", key=key, source=source)
+
+
+def _unique(values: list[str], table: str, field: str, source: str) -> None:
+    seen: set[str] = set()
+    for i, value in enumerate(values):
+        if value in seen:
+            raise ConfigError(
+                f"duplicate {field} {value!r}", key=f"{table}[{i}].{field}", source=source
+            )
+        seen.add(value)

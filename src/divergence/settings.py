@@ -1,0 +1,135 @@
+"""Settings: one object, built once by the CLI (or ``service/asgi.py``) and passed down.
+
+Values come, in rising priority, from the defaults below, an optional TOML file
+(``--config``), and ``DIVERGENCE_*`` environment variables (nested keys joined with
+``__``, e.g. ``DIVERGENCE_SIM__SPEED=20``). Every model forbids unknown keys, so a typo
+fails at start-up with a :class:`~divergence.errors.ConfigError` naming the key.
+Every field is documented in docs/configuration.md (a test checks that).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from divergence.errors import ConfigError
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class SimSettings(BaseModel):
+    """The built-in simulator: a seeded market published as local websocket venues."""
+
+    model_config = _STRICT
+    enabled: bool = False
+    seed: int = 7
+    scenario: Literal["oct10"] = "oct10"
+    speed: float = Field(default=1.0, gt=0, description="multiplies the scenario's clock rate")
+    tick_ms: int = Field(default=100, ge=5, le=5_000)
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65_535, description="0 picks a free port")
+    stop_after_s: float | None = Field(default=None, gt=0, description="simulated seconds")
+
+
+class WriterSettings(BaseModel):
+    """Batching of appends to DuckDB."""
+
+    model_config = _STRICT
+    flush_rows: int = Field(default=5_000, ge=1)
+    flush_ms: int = Field(default=250, ge=1)
+    queue_max: int = Field(default=200_000, ge=100)
+
+
+class BasisSettings(BaseModel):
+    """Reference staleness limits per session and the live job's cadence."""
+
+    model_config = _STRICT
+    max_staleness_ms: dict[str, int] = Field(
+        default_factory=lambda: {
+            "regular": 2_000,
+            "pre": 30_000,
+            "post": 30_000,
+            "overnight": 60_000,
+        }
+    )
+    max_ref_age_s: int = Field(default=4 * 86_400, ge=1)
+    fx_max_staleness_ms: int = Field(default=60_000, ge=1)
+    interval_ms: int = Field(default=500, ge=50)
+    context_idle_s: float = Field(default=5.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything a divergence process needs to know at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIVERGENCE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+    db_path: Path = Path("divergence.duckdb")
+    archive_dir: Path = Path("archive")
+    catalog_path: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65_535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    feeds: tuple[str, ...] = ()
+    duckdb_threads: int = Field(default=1, ge=1, le=64)
+    sim: SimSettings = SimSettings()
+    writer: WriterSettings = WriterSettings()
+    basis: BasisSettings = BasisSettings()
+
+
+def load_settings(
+    config_path: Path | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from an optional TOML file, the environment and ``overrides``.
+
+    ``overrides`` wins over everything (the CLI passes its flags here).
+    """
+    source = str(config_path) if config_path else "environment"
+    data: dict[str, Any] = {}
+    if config_path is not None:
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError("file not found", key="--config", source=source) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML ({exc})", key="<file>", source=source) from exc
+    data = _merge(data, dict(overrides or {}))
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise config_error_from(exc, source=source) from exc
+
+
+def config_error_from(exc: ValidationError, *, source: str) -> ConfigError:
+    """Turn pydantic's report into one ConfigError naming the first bad key."""
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "<root>"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif "input" in first and first["type"] != "missing":
+        message = f"{message} (found {first['input']!r})"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ConfigError(message, key=key, source=source)
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
