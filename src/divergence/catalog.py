@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from divergence.clock import ns_from_datetime
 from divergence.errors import ConfigError
+from divergence.validation import describe_validation_error
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 VenueKind = Literal["book", "amm", "reference", "fx"]
@@ -204,18 +205,10 @@ def load_catalog(path: Path) -> Catalog:
     try:
         catalog = Catalog(**raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ConfigError(message, key=_loc(first["loc"]), source=source) from exc
+        key, message = describe_validation_error(exc)
+        raise ConfigError(message, key=key, source=source) from exc
     _cross_check(catalog, source)
     return catalog
-
-
-def _loc(parts: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text or "<root>"
 
 
 def _cross_check(catalog: Catalog, source: str) -> None:

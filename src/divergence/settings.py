@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from divergence.errors import ConfigError
+from divergence.validation import describe_validation_error
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -111,17 +112,8 @@ def load_settings(
 
 
 def config_error_from(exc: ValidationError, *, source: str) -> ConfigError:
-    """Turn pydantic's report into one ConfigError naming the first bad key."""
-    first = exc.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "<root>"
-    message = first["msg"]
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif "input" in first and first["type"] != "missing":
-        message = f"{message} (found {first['input']!r})"
-    more = len(exc.errors()) - 1
-    if more:
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    """Turn pydantic's report into one ConfigError naming the most telling bad key."""
+    key, message = describe_validation_error(exc)
     return ConfigError(message, key=key, source=source)
 
 

@@ -51,12 +51,14 @@ class EventWriter:
         self._has_data = asyncio.Event()
         self._full = asyncio.Event()
         self.stats = WriterStats()
+        self.ready = asyncio.Event()
 
     async def run(self) -> None:
         """Run until cancelled; on cancellation, drain the queues and flush what is left."""
         seq_text = self._store.store.sql_text("max_ingest_seq")
         start = await self._store.read(lambda s: s.query(seq_text))
         self.stats.last_seq = int(start["max_seq"][0])
+        self.ready.set()
         pumps = [
             asyncio.create_task(self._pump(self._events, "_buffer")),
             asyncio.create_task(self._pump(self._quarantine, "_rejects")),

@@ -1,0 +1,214 @@
+"""The ``divergence`` command line: demo, serve, backfill, replay and sql.
+
+This is the only module that prints. Every command builds one Settings object and passes
+it down; a :class:`~divergence.errors.DivergenceError` becomes one line on stderr and
+exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import threading
+import webbrowser
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from divergence import __version__
+from divergence.catalog import Catalog, load_catalog
+from divergence.clock import parse_time_param
+from divergence.content import default_catalog_path
+from divergence.errors import DivergenceError
+from divergence.logs import configure_logging
+from divergence.settings import Settings, load_settings
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Surveillance of tokenized stocks against their underlying: basis, live and in history.",
+)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML settings file (see docs/configuration.md)."),
+]
+DbOpt = Annotated[
+    Path | None, typer.Option("--db", help="DuckDB file (default: settings.db_path).")
+]
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    settings = load_settings(config, overrides=clean)
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _serve(settings: Settings, *, open_path: str | None = None) -> None:
+    import uvicorn
+
+    from divergence.service.app import create_app
+
+    url = f"http://{settings.host}:{settings.port}"
+    if open_path is not None:
+        typer.echo(f"divergence {__version__}: dashboard at {url}{open_path} (Ctrl-C stops)")
+        threading.Timer(2.0, lambda: webbrowser.open(url + open_path)).start()
+    else:
+        typer.echo(f"divergence {__version__}: serving on {url} (Ctrl-C stops)")
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, log_config=None
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="HTTP port for the API and dashboard.")] = 8000,
+    speed: Annotated[float, typer.Option(help="Multiplies the simulator's clock rate.")] = 1.0,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo database and archive go.")] = Path(
+        "demo-data"
+    ),
+    browser: Annotated[bool, typer.Option(help="Open the dashboard in a browser.")] = True,
+    keep: Annotated[bool, typer.Option(help="Keep data from an earlier demo run.")] = False,
+) -> None:
+    """Run the built-in simulator into a fresh database and serve the live dashboard."""
+    if not keep and data_dir.exists():
+        shutil.rmtree(data_dir)
+    settings = _settings(
+        None,
+        port=port,
+        db_path=data_dir / "demo.duckdb",
+        archive_dir=data_dir / "archive",
+        sim={"enabled": True, "speed": speed},
+    )
+    _serve(settings, open_path="/dashboards/underlying?underlying=AAPL" if browser else None)
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
+    sim: Annotated[bool | None, typer.Option("--sim/--no-sim", help="Run the simulator.")] = None,
+) -> None:
+    """Own the database: run feeds, writer, metric jobs and the API/dashboard server."""
+    sim_override = None if sim is None else {"enabled": sim}
+    _serve(_settings(config, host=host, port=port, sim=sim_override))
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Option(help="Start time, ISO 8601 (UTC) or epoch ns.")],
+    end: Annotated[str, typer.Option(help="End time, ISO 8601 (UTC) or epoch ns.")],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Recompute the basis table between START and END from stored inputs."""
+    from divergence.jobs.basis_job import run_backfill
+    from divergence.runtime import sync_catalog_tables
+    from divergence.store.db import Store
+
+    start_ns = parse_time_param(start, name="--start")
+    end_ns = parse_time_param(end, name="--end")
+    if end_ns < start_ns:
+        raise DivergenceError(f"--end ({end}) is before --start ({start})")
+    settings = _settings(config, db_path=db)
+    runtime_catalog = _catalog(settings)
+    store = Store(settings.db_path, threads=settings.duckdb_threads)
+    try:
+        store.migrate()
+        sync_catalog_tables(store, runtime_catalog)
+        with _spinner("recomputing basis"):
+            rows = run_backfill(
+                store, runtime_catalog, settings.basis, start_ns=start_ns, end_ns=end_ns
+            )
+    finally:
+        store.close()
+    typer.echo(f"basis: {rows} rows recomputed between {start} and {end}")
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="An archive file (archive/frames-*.jsonl.zst).")],
+    speed: Annotated[
+        float, typer.Option(help="0 = as fast as possible; X = X times the recorded pace.")
+    ] = 0.0,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Replay recorded frames through the parsers, writer and basis job into a database."""
+    from divergence.replay import check_archive, run_replay
+
+    if speed < 0:
+        raise DivergenceError(f"--speed must be >= 0, found {speed}")
+    check_archive(file)
+    settings = _settings(config, db_path=db)
+    with Progress(transient=True) as bar:
+        task = bar.add_task("replaying frames", total=None)
+        stats = asyncio.run(
+            run_replay(settings, file, speed=speed, progress=lambda n: bar.advance(task, n))
+        )
+    typer.echo(
+        f"replayed {stats.frames} frames: {stats.events} events, "
+        f"{stats.quarantined} quarantined, {stats.basis_rows} basis rows"
+    )
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="One read-only DuckDB statement.")],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+) -> None:
+    """Run read-only SQL against the database (the server must not be running)."""
+    import polars as pl
+
+    from divergence.store.db import Store
+
+    if fmt not in ("table", "csv", "json"):
+        raise DivergenceError(f"--format must be table, csv or json, found {fmt!r}")
+    settings = _settings(config, db_path=db)
+    if not settings.db_path.exists():
+        raise DivergenceError(f"database {settings.db_path} does not exist")
+    store = Store(settings.db_path, read_only=True)
+    try:
+        frame = store.query(query)
+    finally:
+        store.close()
+    if fmt == "csv":
+        typer.echo(frame.write_csv(), nl=False)
+    elif fmt == "json":
+        typer.echo(frame.write_json())
+    else:
+        with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=40):
+            typer.echo(str(frame))
+
+
+def _catalog(settings: Settings) -> Catalog:
+    return load_catalog(settings.catalog_path or default_catalog_path())
+
+
+def _spinner(label: str) -> Progress:
+    bar = Progress(SpinnerColumn(), TextColumn(label), TimeElapsedColumn(), transient=True)
+    bar.add_task(label, total=None)
+    return bar
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning our errors into one line."""
+    try:
+        app()
+    except DivergenceError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,170 @@
+"""The runtime: one process owns the database and runs every stage on one asyncio loop.
+
+Data flow (docs/architecture.md)::
+
+    venue sockets -> FeedSession (archive raw frame, parse, check) -> bus "events"/"quarantine"
+        -> EventWriter (batched appends, venue_clock) -> bus "flushed"
+        -> BasisJob (incremental, exactly-once) -> basis table, bus "basis" -> live dashboard
+
+``Runtime`` builds these from :class:`~divergence.settings.Settings`, starts them in
+order (consumers before producers) and stops them in reverse, so that every frame
+received before ``stop()`` is written and reflected in ``basis``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import polars as pl
+
+from divergence.bus import InProcessBus
+from divergence.catalog import Catalog, load_catalog
+from divergence.content import default_catalog_path
+from divergence.errors import ConfigError
+from divergence.feeds.session import FeedSession
+from divergence.jobs.basis_job import BasisJob
+from divergence.settings import Settings
+from divergence.sim.server import SimServer
+from divergence.store.archive import ArchiveWriter
+from divergence.store.db import AsyncStore, Store
+from divergence.store.frames import TS
+from divergence.store.writer import EventWriter
+from divergence.venues.registry import load_adapter
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Every long-running part of a divergence process, wired from one Settings object."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.catalog: Catalog = load_catalog(settings.catalog_path or default_catalog_path())
+        settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+        store = Store(settings.db_path, threads=settings.duckdb_threads)
+        store.migrate()
+        sync_catalog_tables(store, self.catalog)
+        self.store = AsyncStore(store)
+        self.bus = InProcessBus()
+        self.writer = EventWriter(self.store, self.bus, settings.writer)
+        self.basis_job = BasisJob(self.store, self.bus, self.catalog, settings.basis)
+        self.sim: SimServer | None = None
+        self.archive: ArchiveWriter | None = None
+        self.feeds: list[FeedSession] = []
+        self._stages: list[asyncio.Task[None]] = []
+        self._producers: list[asyncio.Task[None]] = []
+
+    def feed_venues(self) -> list[str]:
+        """The venues to stream: ``settings.feeds``, or every sim venue when the sim runs."""
+        if self.settings.feeds:
+            unknown = [v for v in self.settings.feeds if v not in self.catalog.venues]
+            if unknown:
+                raise ConfigError(
+                    f"unknown venue {unknown[0]!r} (known: {', '.join(self.catalog.venues)})",
+                    key="feeds",
+                    source="settings",
+                )
+            return list(self.settings.feeds)
+        if self.settings.sim.enabled:
+            return [v.id for v in self.catalog.venue if v.adapter == "sim"]
+        return []
+
+    async def start(self) -> None:
+        """Start consumers first (writer, basis job), then the simulator and the feeds."""
+        self._stages = [
+            asyncio.create_task(self.writer.run(), name="writer"),
+            asyncio.create_task(self.basis_job.run(), name="basis-job"),
+        ]
+        await self.writer.ready.wait()
+        venues = self.feed_venues()
+        if not venues:
+            return
+        self.archive = ArchiveWriter(self.settings.archive_dir)
+        if self.settings.sim.enabled:
+            self.sim = SimServer(self.settings.sim, self.catalog)
+            await self.sim.start()
+        for venue_id in venues:
+            self.feeds.append(self._feed_for(venue_id))
+        self._producers = [
+            asyncio.create_task(feed.run(), name=f"feed-{feed.venue.id}") for feed in self.feeds
+        ]
+        if self.sim is not None:
+            await self.sim.wait_subscribed(venues, timeout=10.0)
+            self._producers.append(asyncio.create_task(self.sim.run(), name="simulator"))
+        for task in self._stages + self._producers:
+            task.add_done_callback(_report_failure)
+        log.info("runtime started", extra={"feeds": ",".join(venues)})
+
+    def _feed_for(self, venue_id: str) -> FeedSession:
+        venue = self.catalog.venues[venue_id]
+        adapter = load_adapter(venue.adapter)(venue, self.catalog)
+        if venue.adapter == "sim":
+            if self.sim is None:
+                raise ConfigError(
+                    f"venue {venue_id!r} needs the simulator; set sim.enabled = true",
+                    key="feeds",
+                    source="settings",
+                )
+            url = self.sim.url_for(venue_id)
+        else:
+            url = getattr(adapter, "url", "")
+        return FeedSession(venue, adapter, url, self.bus, self.archive)
+
+    async def stop(self) -> None:
+        """Stop producers, then flush the writer and bring ``basis`` up to date."""
+        for task in self._producers:
+            task.cancel()
+        await _settle(self._producers)
+        if self.sim is not None:
+            await self.sim.stop()
+        if self.archive is not None:
+            self.archive.close()
+        for task in self._stages:
+            task.cancel()
+        await _settle(self._stages)
+        await self.writer.flush()
+        await self.basis_job.step()
+        await self.store.write(lambda s: s.checkpoint())
+        self.store.close()
+        log.info("runtime stopped")
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "feeds": {feed.venue.id: feed.stats.as_dict() for feed in self.feeds},
+            "writer": {
+                "flushes": self.writer.stats.flushes,
+                "last_seq": self.writer.stats.last_seq,
+                "rows_written": dict(self.writer.stats.rows_written),
+            },
+            "basis_job": self.basis_job.stats_dict(),
+            "simulator": None if self.sim is None else {"clock_ns": self.sim.clock_ns},
+        }
+
+
+def sync_catalog_tables(store: Store, catalog: Catalog) -> None:
+    """Rewrite ``instruments`` and ``multipliers`` from the catalog (every start)."""
+    store.replace("instruments", catalog.instruments_frame())
+    store.replace(
+        "multipliers", catalog.multipliers_frame().with_columns(pl.col("effective_from").cast(TS))
+    )
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error(
+            "stage stopped with an error",
+            exc_info=task.exception(),
+            extra={"stage": task.get_name()},
+        )
+
+
+async def _settle(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            try:
+                await task
+            except Exception:
+                log.exception("stage failed while stopping", extra={"stage": task.get_name()})

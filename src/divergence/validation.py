@@ -1,0 +1,32 @@
+"""Turn a pydantic ValidationError into the key and message a person can act on.
+
+A typo produces two problems (the unknown key, and the real key now missing); the
+unknown key is the cause, so it is reported first.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+def describe_validation_error(exc: ValidationError) -> tuple[str, str]:
+    """``(key, message)`` for the most telling problem, e.g. ``("token[4].venue_sym", ...)``."""
+    problems = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = problems[0]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    else:
+        message = f"{first['msg']} (found {first['input']!r})"
+    if len(problems) > 1:
+        rest = len(problems) - 1
+        message += f" (and {rest} more problem{'s' if rest > 1 else ''})"
+    return format_loc(first["loc"]), message
+
+
+def format_loc(parts: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "<root>"
