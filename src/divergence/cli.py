@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.exceptions import TyperException
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from divergence import __version__
@@ -204,11 +205,18 @@ def _spinner(label: str) -> Progress:
 
 
 def main() -> None:
-    """Console-script entry point: run the app, turning our errors into one line."""
+    """Console-script entry point: every failure becomes one line on stderr, no traceback."""
     try:
-        app()
+        result = app(standalone_mode=False, prog_name="divergence")
+    except TyperException as exc:  # usage errors: typer vendors its own click
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        print(f"error: {message}{where}", file=sys.stderr)
+        sys.exit(2)
     except DivergenceError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,5 @@
+"""``python -m divergence`` runs the command line."""
+
+from divergence.cli import main
+
+main()

@@ -1,0 +1,89 @@
+"""The built wheel carries sql/, dashboards/ and the catalog, and finds them installed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PROBE = """
+import json, sys
+from pathlib import Path
+import divergence
+from divergence.content import content_dir, default_catalog_path
+from divergence.catalog import load_catalog
+pkg = Path(divergence.__file__).resolve().parent
+out = {
+    "inside_package": all(str(content_dir(n)).startswith(str(pkg)) for n in
+                          ("sql", "dashboards", "ingest")),
+    "schema": sorted(p.name for p in (content_dir("sql") / "schema").glob("*.sql")),
+    "queries": sorted(p.name for p in (content_dir("sql") / "queries").glob("*.sql")),
+    "dashboards": sorted(p.name for p in content_dir("dashboards").glob("*.toml")),
+    "tokens": len(load_catalog(default_catalog_path()).token),
+}
+print(json.dumps(out))
+"""
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{args[:3]} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_packaging_wheel_finds_bundled_content(tmp_path: Path) -> None:
+    import json
+
+    dist = tmp_path / "dist"
+    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)], ROOT)
+    wheel = next(dist.glob("divergence-*.whl"))
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    py = env_dir / "bin" / "python"
+    _run([str(py), "-m", "pip", "install", "--quiet", str(wheel)], tmp_path)
+    found = json.loads(_run([str(py), "-c", PROBE], tmp_path))
+    assert found["inside_package"] is True
+    assert found["schema"] == sorted(p.name for p in (ROOT / "sql" / "schema").glob("*.sql"))
+    assert found["queries"] == sorted(p.name for p in (ROOT / "sql" / "queries").glob("*.sql"))
+    assert found["dashboards"] == sorted(p.name for p in (ROOT / "dashboards").glob("*.toml"))
+    assert found["tokens"] == len(
+        [
+            line
+            for line in (ROOT / "ingest" / "instruments.toml").read_text().splitlines()
+            if line.strip() == "[[token]]"
+        ]
+    )
+    db = tmp_path / "installed.duckdb"
+    cli = env_dir / "bin" / "divergence"
+    _run(
+        [
+            str(cli),
+            "backfill",
+            "--db",
+            str(db),
+            "--start",
+            "2025-10-10T00:00:00Z",
+            "--end",
+            "2025-10-11T00:00:00Z",
+        ],
+        tmp_path,
+    )
+    names = _run(
+        [
+            str(cli),
+            "sql",
+            "--db",
+            str(db),
+            "--format",
+            "csv",
+            "SELECT name FROM schema_migrations ORDER BY version",
+        ],
+        tmp_path,
+    )
+    assert names.split() == ["name", *found["schema"][1:]]
