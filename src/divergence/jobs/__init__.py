@@ -1,0 +1,1 @@
+"""Jobs: the I/O around metrics (read inputs from the store, compute, write results)."""

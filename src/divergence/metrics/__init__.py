@@ -1,0 +1,1 @@
+"""Metrics: pure polars functions (``compute_*``) from LazyFrames to LazyFrames, no I/O."""

@@ -1,0 +1,158 @@
+"""The scripted episodes happen at the scenario constants' times, read off the wire frames.
+
+Basis is computed here from the generated frames with the formula of docs/metrics:
+``mid_usd / (k x ref_mid) - 1`` with the catalog multiplier and the published fx rate.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from divergence.catalog import Catalog, Token
+from divergence.clock import NS_PER_SECOND
+from divergence.sim import scenario as sc
+
+USD = Decimal(1)
+
+
+def multiplier(token: Token, ts: int) -> Decimal:
+    when = datetime.fromtimestamp(ts / NS_PER_SECOND, tz=UTC)
+    return [m.value for m in token.multipliers if m.effective_from <= when][-1]
+
+
+def token_mid(tick: Any, token: Token) -> Decimal | None:
+    """The listing's mid in USD at this tick (book mid or pool price), or None if silent."""
+    fx = tick.of("sim-fx", "fx")
+    rate = USD if token.quote_currency == "USD" else Decimal(fx[token.quote_currency]["rate"])
+    quote = tick.of(token.venue, "quote").get(token.venue_symbol)
+    if quote is not None:
+        return (Decimal(quote["bid"]) + Decimal(quote["ask"])) / 2 * rate
+    pool = tick.of(token.venue, "pool").get(token.venue_symbol)
+    if pool is not None:
+        return Decimal(pool["quote"]) / Decimal(pool["base"]) * rate
+    return None
+
+
+def basis_bps(tick: Any, token: Token) -> float | None:
+    nbbo = tick.of("sim-sip", "nbbo").get(token.underlying)
+    mid = token_mid(tick, token)
+    if nbbo is None or mid is None:
+        return None
+    ref_mid = (Decimal(nbbo["bid"]) + Decimal(nbbo["ask"])) / 2
+    return float((mid / (multiplier(token, tick.ts) * ref_mid) - 1) * 10_000)
+
+
+def sim_tokens(catalog: Catalog) -> list[Token]:
+    return [t for t in catalog.token if t.venue in ("simx-a", "simx-b", "simdex")]
+
+
+def test_scenario_rich_episode_basis(oct10_ticks: list[Any], catalog: Catalog) -> None:
+    inside: list[float] = []
+    outside: list[float] = []
+    for tick in oct10_ticks:
+        for token in sim_tokens(catalog):
+            basis = basis_bps(tick, token)
+            if basis is None:
+                continue
+            rich = sc.RICH_START_NS <= tick.ts < sc.RICH_END_NS
+            if rich and token.underlying == sc.RICH_UNDERLYING:
+                assert abs(basis - sc.RICH_BPS) <= 10, (token.id, tick.ts, basis)
+                inside.append(basis)
+            else:
+                assert abs(basis) <= 15, (token.id, tick.ts, basis)
+                outside.append(basis)
+    # 45 s at 0.4 s per tick, three AAPLx listings: the episode was really observed
+    assert len(inside) >= 3 * 110
+    assert len(outside) > 1_000
+
+
+def test_scenario_stale_venue_sends_nothing(oct10_ticks: list[Any]) -> None:
+    def sends(tick: Any) -> bool:
+        return any(venue == sc.STALE_VENUE for venue, _ in tick.frames)
+
+    during = [t for t in oct10_ticks if sc.STALE_START_NS <= t.ts < sc.STALE_END_NS]
+    before = [t for t in oct10_ticks if t.ts < sc.STALE_START_NS]
+    after = [t for t in oct10_ticks if t.ts >= sc.STALE_END_NS]
+    assert len(during) == 60 * 1000 // 400  # one tick per 0.4 sim s at 4x
+    assert not any(sends(t) for t in during)
+    assert all(sends(t) for t in before[-5:]) and all(sends(t) for t in after[:5])
+    # the other venues keep their heartbeats during the window
+    assert all(t.of("simx-a", "heartbeat") for t in during)
+
+
+def test_scenario_sessions_close(oct10_ticks: list[Any]) -> None:
+    changes = [
+        (frame["ts"], frame["sym"], frame["session"])
+        for tick in oct10_ticks
+        for venue, frame in tick.frames
+        if frame["ch"] == "session"
+    ]
+    expected = [
+        (ts, sym, session)
+        for ts, session in ((sc.CLOSE_NS, "post"), (sc.WEEKEND_CLOSE_NS, "closed"))
+        for sym in ("AAPL", "TSLA", "NVDA")
+    ]
+    assert changes == expected
+    quoted = [t for t in oct10_ticks if t.of("sim-sip", "nbbo")]
+    assert max(t.ts for t in quoted) < sc.WEEKEND_CLOSE_NS
+    assert not any(t.of("sim-sip", "trade") for t in oct10_ticks if t.ts >= sc.WEEKEND_CLOSE_NS)
+
+    def spread_bps(tick: Any) -> float:
+        q = tick.of("sim-sip", "nbbo")["AAPL"]
+        bid, ask = Decimal(q["bid"]), Decimal(q["ask"])
+        return float((ask - bid) / ((ask + bid) / 2) * 10_000)
+
+    regular = [spread_bps(t) for t in quoted if t.ts < sc.CLOSE_NS]
+    post = [spread_bps(t) for t in quoted if t.ts >= sc.CLOSE_NS]
+    assert max(regular) < min(post)
+
+
+def test_scenario_tokens_trade_while_closed(oct10_ticks: list[Any], catalog: Catalog) -> None:
+    closed = [t for t in oct10_ticks if t.ts >= sc.WEEKEND_CLOSE_NS]
+    for token in sim_tokens(catalog):
+        mids = [token_mid(t, token) for t in closed]
+        assert all(m is not None for m in mids), token.id
+        assert len(set(mids)) >= 50, token.id  # the latent price keeps moving
+
+
+def test_scenario_selloff_on_token_venues(oct10_ticks: list[Any], catalog: Catalog) -> None:
+    start, bottom, end = sc.SELLOFF_START_NS, sc.SELLOFF_BOTTOM_NS, sc.SELLOFF_END_NS
+    for token in sim_tokens(catalog):
+        before = [
+            token_mid(t, token) for t in oct10_ticks if start - 60 * NS_PER_SECOND <= t.ts < start
+        ]
+        at_bottom = [
+            token_mid(t, token) for t in oct10_ticks if abs(t.ts - bottom) <= 12 * NS_PER_SECOND
+        ]
+        at_end = [token_mid(t, token) for t in oct10_ticks if abs(t.ts - end) <= 12 * NS_PER_SECOND]
+        ref = sum(before) / len(before)  # type: ignore[arg-type]
+        drop = float(min(at_bottom) / ref - 1)  # type: ignore[type-var,operator]
+        kept = float(max(at_end) / ref - 1)  # type: ignore[type-var,operator]
+        depth = sc.SELLOFF_DEPTH
+        assert -depth - 0.015 < drop < -depth + 0.015, (token.id, drop)
+        recovered = depth * sc.SELLOFF_RECOVERY
+        assert -depth + recovered - 0.015 < kept < -depth + recovered + 0.015, (token.id, kept)
+
+
+def test_scenario_usdc_depeg(oct10_ticks: list[Any], catalog: Catalog) -> None:
+    def usdc(tick: Any) -> Decimal:
+        return Decimal(tick.of("sim-fx", "fx")["USDC"]["rate"])
+
+    inside = [t for t in oct10_ticks if sc.DEPEG_START_NS <= t.ts < sc.DEPEG_END_NS]
+    outside = [t for t in oct10_ticks if t.ts < sc.DEPEG_START_NS or t.ts >= sc.DEPEG_END_NS]
+    assert len(inside) == 30 * 60 // 6  # 6 sim s per tick at 60x
+    assert {usdc(t) for t in inside} == {sc.DEPEG_RATE}
+    assert all(abs(usdc(t) - 1) <= Decimal("0.0005") for t in outside)
+    tokens = {t.id: t for t in catalog.token}
+    for underlying in ("AAPL", "TSLA", "NVDA"):
+        pool, book = tokens[f"{underlying}x@simdex"], tokens[f"{underlying}x@simx-a"]
+        for tick in inside:
+            raw = tick.of("simdex", "pool")[pool.venue_symbol]
+            usdc_price = Decimal(raw["quote"]) / Decimal(raw["base"])
+            usd_pool = usdc_price * usdc(tick) / multiplier(pool, tick.ts)
+            usd_book = token_mid(tick, book) / multiplier(book, tick.ts)  # type: ignore[operator]
+            # the USDC price rose by 1/0.8774 so the USD value still tracks the latent price
+            assert usdc_price > usd_book * Decimal("1.12")
+            assert abs(float(usd_pool / usd_book - 1)) * 10_000 <= 30, (pool.id, tick.ts)
