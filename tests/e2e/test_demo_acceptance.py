@@ -98,7 +98,9 @@ def test_demo_serves_episode_then_replay_reproduces_basis(tmp_path: Path) -> Non
     finally:
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err  # Ctrl-C after uvicorn's graceful shutdown
+    # Ctrl-C after uvicorn's graceful shutdown: 130 when SIGINT is re-raised, 0 when the
+    # parent left SIGINT ignored (background jobs of a non-interactive shell).
+    assert proc.returncode in (0, 130), err
     assert "Traceback" not in err, err
 
     live = [r for r in rows if r["ref_state"] == "live"]

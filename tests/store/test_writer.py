@@ -149,3 +149,33 @@ async def test_bus_drop_oldest_counts_drops(policy: str) -> None:
         await bus.publish("basis", i)
     assert sub.dropped == 3
     assert [await sub.get(), await sub.get()] == [3, 4]
+
+
+async def test_writer_cancel_waits_for_a_commit_in_flight(tmp_path: Path) -> None:
+    """Cancelling the writer mid-flush must not return before that flush has committed."""
+    import time
+
+    astore, bus, writer, task = await _start(
+        tmp_path, WriterSettings(flush_rows=1, flush_ms=600_000)
+    )
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def busy(_store: Store) -> None:
+        loop.call_soon_threadsafe(started.set)
+        time.sleep(0.5)  # hold the write thread so the writer's flush queues behind it
+
+    blocker = asyncio.create_task(astore.write(busy))
+    await started.wait()
+    await bus.publish("events", [_quote(0)])
+    for _ in range(1_000):  # until the writer has taken the batch into a flush
+        if writer._events.queue.empty() and writer._pending() == 0:
+            break
+        await asyncio.sleep(0)
+    assert writer._pending() == 0 and writer.stats.flushes == 0
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    rows = await astore.query("SELECT bid_px FROM quotes")
+    assert [str(v) for v in rows["bid_px"]] == ["245.100000000000000000"]
+    await blocker
+    astore.close()

@@ -138,16 +138,22 @@ class BasisJob:
         """Step once, then after every ``flushed`` notice, until cancelled."""
         flushed = self._bus.subscribe("flushed", maxsize=1, policy="drop_oldest")
         interval = self._settings.interval_ms / 1000
+        step: asyncio.Task[None] | None = None
         try:
             while True:
                 started = time.monotonic()
-                await self._guarded_step()
+                # Each step runs as its own task, so cancelling the job waits for a commit
+                # in flight instead of leaving the in-memory state behind the database.
+                step = asyncio.create_task(self._guarded_step())
+                await asyncio.shield(step)
                 remaining = interval - (time.monotonic() - started)
                 if remaining > 0:
                     await asyncio.sleep(remaining)
                 await flushed.get()
         finally:
             self._bus.unsubscribe(flushed)
+            if step is not None and not step.done():
+                await step
 
     async def _guarded_step(self) -> None:
         try:

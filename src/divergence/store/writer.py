@@ -63,15 +63,21 @@ class EventWriter:
             asyncio.create_task(self._pump(self._events, "_buffer")),
             asyncio.create_task(self._pump(self._quarantine, "_rejects")),
         ]
+        inflight: asyncio.Task[int] | None = None
         try:
             while True:
                 await self._wait_for_flush()
-                await self.flush()
+                # A flush runs as its own task: cancelling the writer must not abandon a
+                # commit that is still running on the DuckDB thread.
+                inflight = asyncio.create_task(self.flush())
+                await asyncio.shield(inflight)
         except asyncio.CancelledError:
             for task in pumps:
                 task.cancel()
+            if inflight is not None:
+                await inflight
             self._drain()
-            await asyncio.shield(self.flush())
+            await self.flush()
             raise
 
     async def _pump(self, sub: Subscription, buffer: str) -> None:
