@@ -7,18 +7,17 @@ quote currency) are checked at load, so a typo fails at start-up with a
 
 from __future__ import annotations
 
-import tomllib
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from divergence.clock import ns_from_datetime
 from divergence.errors import ConfigError
-from divergence.validation import describe_validation_error
+from divergence.validation import load_toml, validate_model
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 VenueKind = Literal["book", "amm", "reference", "fx"]
@@ -196,17 +195,7 @@ class Catalog(BaseModel):
 def load_catalog(path: Path) -> Catalog:
     """Read and validate the catalog file; every problem names its key and the file."""
     source = str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError("file not found", key="catalog_path", source=source) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML ({exc})", key="<file>", source=source) from exc
-    try:
-        catalog = Catalog(**raw)
-    except ValidationError as exc:
-        key, message = describe_validation_error(exc)
-        raise ConfigError(message, key=key, source=source) from exc
+    catalog = validate_model(Catalog, load_toml(path, missing_key="catalog_path"), source=source)
     _cross_check(catalog, source)
     return catalog
 

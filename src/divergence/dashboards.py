@@ -10,16 +10,15 @@ and the key, never as a broken chart.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from divergence.content import content_dir
 from divergence.errors import ConfigError
-from divergence.settings import config_error_from
+from divergence.validation import load_toml, validate_model
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 _NAME = r"^[a-z][a-z0-9_]*$"
@@ -102,16 +101,7 @@ def load_dashboards(
 def load_dashboard(path: Path, *, queries: Path | None = None) -> Dashboard:
     """Read and validate one spec; every problem names the file and the key."""
     source = str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError("file not found", key="<file>", source=source) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML ({exc})", key="<file>", source=source) from exc
-    try:
-        spec = DashboardSpec(**raw)
-    except ValidationError as exc:
-        raise config_error_from(exc, source=source) from exc
+    spec = validate_model(DashboardSpec, load_toml(path), source=source)
     _unique_panels(spec, source)
     params = _check_queries(spec, queries or content_dir("sql") / "queries", source)
     return Dashboard(name=path.stem, path=path, spec=spec, params=params)

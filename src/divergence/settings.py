@@ -9,7 +9,6 @@ Every field is documented in docs/configuration.md (a test checks that).
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from divergence.errors import ConfigError
-from divergence.validation import describe_validation_error
+from divergence.validation import describe_validation_error, load_toml
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -96,14 +95,7 @@ def load_settings(
     ``overrides`` wins over everything (the CLI passes its flags here).
     """
     source = str(config_path) if config_path else "environment"
-    data: dict[str, Any] = {}
-    if config_path is not None:
-        try:
-            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError("file not found", key="--config", source=source) from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"invalid TOML ({exc})", key="<file>", source=source) from exc
+    data = load_toml(config_path, missing_key="--config") if config_path else {}
     data = _merge(data, dict(overrides or {}))
     try:
         return Settings(**data)
