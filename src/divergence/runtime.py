@@ -124,8 +124,7 @@ class Runtime:
             self.archive.close()
         for task in self._stages:
             task.cancel()
-        await _settle(self._stages)
-        await self.writer.flush()
+        await _settle(self._stages)  # the writer flushes everything on cancellation
         await self.basis_job.step()
         await self.store.write(lambda s: s.checkpoint())
         self.store.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -38,7 +38,7 @@ def _frame(columns: dict[str, list[Any]], types: dict[str, Any]) -> pl.DataFrame
     return pl.DataFrame(series)
 
 
-_COMMON = ("ts_event", "ts_recv", "ts_ingest", "venue")
+_TIMES = ("ts_event", "ts_recv")
 _TYPES: dict[str, Any] = {
     "ts_event": TS,
     "ts_recv": TS,
@@ -82,7 +82,7 @@ def frame_for(
 
 _FIELDS: dict[type, tuple[str, ...]] = {
     Quote: (
-        *_COMMON[:2],
+        *_TIMES,
         "venue",
         "instrument_id",
         "symbol",
@@ -91,9 +91,9 @@ _FIELDS: dict[type, tuple[str, ...]] = {
         "ask_px",
         "ask_sz",
     ),
-    Trade: (*_COMMON[:2], "venue", "instrument_id", "symbol", "price", "size", "side", "trade_id"),
+    Trade: (*_TIMES, "venue", "instrument_id", "symbol", "price", "size", "side", "trade_id"),
     PoolState: (
-        *_COMMON[:2],
+        *_TIMES,
         "venue",
         "instrument_id",
         "symbol",
@@ -104,8 +104,8 @@ _FIELDS: dict[type, tuple[str, ...]] = {
         "liquidity",
         "fee_bps",
     ),
-    FxRate: (*_COMMON[:2], "venue", "currency", "rate_usd"),
-    SessionState: (*_COMMON[:2], "venue", "underlying", "session"),
+    FxRate: (*_TIMES, "venue", "currency", "rate_usd"),
+    SessionState: (*_TIMES, "venue", "underlying", "session"),
 }
 
 
@@ -153,6 +153,3 @@ def quarantine_frame(
     fields = ("ts_recv", "venue", "reason", "detail", "raw")
     seq = list(range(first_seq, first_seq + len(records)))
     return _frame(_columns(records, fields, ts_ingest, seq), _TYPES)
-
-
-ROW_BUILDERS: dict[str, Callable[..., pl.DataFrame]] = {"quarantine": quarantine_frame}
