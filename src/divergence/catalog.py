@@ -61,6 +61,22 @@ class Multiplier(BaseModel):
         return value
 
 
+class Pool(BaseModel):
+    """An on-chain pool (Uniswap v3 style) that a token listing trades in.
+
+    ``token0`` is the pool's lower-address token. ``base_is_token0`` says whether the
+    tokenized stock is token0 (price = token1 per token0) or token1 (price inverted).
+    Decimals are the ERC-20 ``decimals()`` of each side, read once and kept here.
+    """
+
+    model_config = _STRICT
+    address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    token0_decimals: int = Field(ge=0, le=36)
+    token1_decimals: int = Field(ge=0, le=36)
+    base_is_token0: bool = True
+    fee_bps: Decimal = Field(ge=0)
+
+
 class Token(BaseModel):
     model_config = _STRICT
     id: str
@@ -73,6 +89,9 @@ class Token(BaseModel):
     chain: str | None = None
     contract: str | None = None
     trading_hours: Literal["24/7", "24/5", "market"] = "24/7"
+    price_decimals: int | None = Field(default=None, ge=0, le=18)
+    size_decimals: int | None = Field(default=None, ge=0, le=18)
+    pool: Pool | None = None
     multipliers: tuple[Multiplier, ...] = Field(min_length=1)
 
     @field_validator("multipliers")
@@ -82,6 +101,19 @@ class Token(BaseModel):
         if times != sorted(times) or len(set(times)) != len(times):
             raise ValueError("effective_from must strictly increase")
         return value
+
+
+class FxListing(BaseModel):
+    """A stablecoin market on a venue that yields a USD rate for ``currency``.
+
+    ``symbol`` is the venue's own spelling (``USDT/USD`` on Kraken, ``USDCUSDT`` on
+    Bybit); how the rate is derived from it is the adapter's business (docs/venues.md).
+    """
+
+    model_config = _STRICT
+    venue: str
+    symbol: str
+    currencies: tuple[str, ...] = Field(min_length=1)
 
 
 class Reference(BaseModel):
@@ -101,6 +133,7 @@ class Catalog(BaseModel):
     venue: tuple[Venue, ...]
     token: tuple[Token, ...] = ()
     reference: tuple[Reference, ...] = ()
+    fx: tuple[FxListing, ...] = ()
 
     @property
     def underlyings(self) -> dict[str, Underlying]:
@@ -112,6 +145,9 @@ class Catalog(BaseModel):
 
     def tokens_on(self, venue: str) -> tuple[Token, ...]:
         return tuple(t for t in self.token if t.venue == venue)
+
+    def fx_on(self, venue: str) -> tuple[FxListing, ...]:
+        return tuple(f for f in self.fx if f.venue == venue)
 
     def references_on(self, venue: str) -> tuple[Reference, ...]:
         return tuple(r for r in self.reference if r.venue == venue)
@@ -218,6 +254,11 @@ def _cross_check(catalog: Catalog, source: str) -> None:
                 source=source,
             )
         _known(token.quote_currency, currencies, f"token[{i}].quote_currency", "currency", source)
+    stablecoins = {s.currency for s in catalog.stablecoin}
+    for i, listing in enumerate(catalog.fx):
+        _known(listing.venue, venues, f"fx[{i}].venue", "venue", source)
+        for currency in listing.currencies:
+            _known(currency, stablecoins, f"fx[{i}].currencies", "stablecoin", source)
     for i, ref in enumerate(catalog.reference):
         _known(ref.underlying, underlyings, f"reference[{i}].underlying", "underlying", source)
         _known(ref.venue, venues, f"reference[{i}].venue", "venue", source)

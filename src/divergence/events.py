@@ -60,6 +60,8 @@ class BookUpdate(_Event, frozen=True, kw_only=True, tag="book"):
     sequence: int
     bids: tuple[Level, ...]
     asks: tuple[Level, ...]
+    checksum: int | None = None
+    """The venue's checksum of the book *after* this message (Kraken CRC32), if it sends one."""
 
 
 class Trade(_Event, frozen=True, kw_only=True, tag="trade"):
@@ -88,6 +90,12 @@ class PoolState(_Event, frozen=True, kw_only=True, tag="pool"):
     price: Decimal
     liquidity: Decimal | None
     fee_bps: Decimal
+    tick: int | None = None
+    block_number: int | None = None
+    log_index: int | None = None
+    block_hash: str | None = None
+    removed: bool = False
+    """True for a chain reorg retraction of the log at (block_hash, log_index)."""
 
 
 class FxRate(_Event, frozen=True, kw_only=True, tag="fx"):
@@ -104,11 +112,48 @@ class SessionState(_Event, frozen=True, kw_only=True, tag="session"):
     session: Session
 
 
+FeedEventKind = Literal[
+    "connect",
+    "disconnect",
+    "subscribed",
+    "subscribe_failed",
+    "gap",
+    "checksum_mismatch",
+    "book_invalid",
+    "resync",
+    "stale",
+    "fresh",
+    "silent",
+    "quarantine",
+    "dropped",
+    "backpressure",
+    "reorg",
+    "backfill",
+    "duplicate",
+]
+FEED_EVENT_KINDS: tuple[str, ...] = FeedEventKind.__args__  # type: ignore[attr-defined]
+
+
+class FeedEvent(_Event, frozen=True, kw_only=True, tag="feed"):
+    """Something that happened to a feed, not in the market: feed health as data.
+
+    ``stream`` is ``"<channel>:<venue symbol>"`` (``book:AAPLx/USD``), or ``""`` for the
+    connection as a whole. ``ts_event`` and ``ts_recv`` are both local receive time.
+    ``value`` carries the one number the kind implies (gap size, stale seconds, count
+    dropped), or 0.
+    """
+
+    stream: str
+    event: FeedEventKind
+    detail: str = ""
+    value: float = 0.0
+
+
 class Heartbeat(_Event, frozen=True, kw_only=True, tag="heartbeat"):
     """A venue clock tick with no market content; advances the feed's watermark."""
 
 
-Event = Quote | BookUpdate | Trade | PoolState | FxRate | SessionState | Heartbeat
+Event = Quote | BookUpdate | Trade | PoolState | FxRate | SessionState | FeedEvent | Heartbeat
 EVENT_TYPES: tuple[type[_Event], ...] = (
     Quote,
     BookUpdate,
@@ -116,5 +161,6 @@ EVENT_TYPES: tuple[type[_Event], ...] = (
     PoolState,
     FxRate,
     SessionState,
+    FeedEvent,
     Heartbeat,
 )

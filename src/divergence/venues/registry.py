@@ -14,21 +14,43 @@ from typing import Protocol, cast
 from divergence.catalog import Catalog, Venue
 from divergence.errors import ConfigError
 from divergence.events import Event
+from divergence.venues.contract import AdapterSpec, BookSpec
 
 ADAPTER_GROUP = "divergence.adapters"
 
 
 class Adapter(Protocol):
-    """What every venue adapter provides.
+    """What every venue adapter provides (docs/venues.md).
 
-    ``parse`` is pure: one raw frame in, canonical events out (``[]`` for control
-    frames). It raises :class:`~divergence.errors.QuarantineError` with a clear
-    ``reason`` for anything it cannot trust, and never guesses a symbol.
+    - ``spec``: endpoint, ping and topic limits (:class:`~divergence.venues.contract.AdapterSpec`).
+    - ``streams()``: every stream (``"book:AAPLx/USD"``) the subscriptions will produce;
+      the stale-stream watchdog watches exactly these.
+    - ``subscribe_messages()``: the frames to send after each connect, chunked to the
+      venue's topic limit. It may depend on what was parsed before (a JSON-RPC adapter
+      adds an ``eth_getLogs`` backfill from the last block it saw).
+    - ``resync_messages(stream)``: unsubscribe and resubscribe one stream, sent after a
+      sequence gap, a checksum mismatch or a stale period; the venue answers with a
+      fresh snapshot.
+    - ``book_spec(symbol)``: how that symbol's book is sequenced and checksummed, or
+      ``None`` when the venue has no book for it.
+    - ``parse``: one raw frame in, canonical events out (``[]`` for control frames). No
+      I/O; any state it keeps (subscription ids, dedupe of replayed logs) is a function
+      of the frames it has parsed, so replaying an archive reproduces the live output.
+      It raises :class:`~divergence.errors.QuarantineError` with a clear ``reason`` for
+      anything it cannot trust, and never guesses a symbol.
     """
+
+    spec: AdapterSpec
 
     def __init__(self, venue: Venue, catalog: Catalog) -> None: ...
 
+    def streams(self) -> list[str]: ...
+
     def subscribe_messages(self) -> list[str]: ...
+
+    def resync_messages(self, stream: str) -> list[str]: ...
+
+    def book_spec(self, symbol: str) -> BookSpec | None: ...
 
     def parse(self, frame: str | bytes, *, ts_recv: int) -> list[Event]: ...
 

@@ -35,6 +35,7 @@ from divergence.events import (
     Side,
     Trade,
 )
+from divergence.venues.contract import AdapterSpec, BookSpec
 
 MIN_TS = ns_from_datetime(datetime(2000, 1, 1, tzinfo=UTC))
 MAX_TS = ns_from_datetime(datetime(2100, 1, 1, tzinfo=UTC))
@@ -77,8 +78,29 @@ class SimAdapter:
         """What this venue subscribes to: venue symbols, underlyings or currencies."""
         return sorted(self.currencies) if self.venue.kind == "fx" else sorted(self.instruments)
 
+    spec = AdapterSpec(url="", ping_interval_s=None, max_topics_per_request=1_000)
+    """The simulator's URL comes from the running SimServer; it sends heartbeats itself."""
+
+    def streams(self) -> list[str]:
+        kind = self.venue.kind
+        if kind == "fx":
+            return [f"fx:{c}" for c in sorted(self.currencies)]
+        if kind == "amm":
+            return [f"pool:{s}" for s in self.symbols]
+        channels = ("quote", "trade", "session") if kind == "reference" else ("quote", "trade")
+        streams = [f"{ch}:{s}" for ch in channels for s in self.symbols if ch != "session"]
+        if kind == "reference":
+            streams += [f"session:{u}" for u in sorted(set(self.underlyings.values()))]
+        return streams
+
     def subscribe_messages(self) -> list[str]:
         return [orjson.dumps({"op": "subscribe", "symbols": self.symbols}).decode()]
+
+    def resync_messages(self, stream: str) -> list[str]:
+        return self.subscribe_messages()
+
+    def book_spec(self, symbol: str) -> BookSpec | None:
+        return None
 
     def parse(self, frame: str | bytes, *, ts_recv: int) -> list[Event]:
         obj = _load(frame)

@@ -1,0 +1,354 @@
+"""A local websocket server that speaks one venue's protocol from a recorded session.
+
+Tests, benchmarks and the acceptance runs point real adapters at these servers on
+127.0.0.1; only the live venue itself is replaced. A venue module subclasses
+:class:`ProtocolServer` and implements four hooks:
+
+- :meth:`ProtocolServer.handle_request`: answer one client frame (subscribe,
+  unsubscribe, ping) exactly as the venue does, and call :meth:`subscribe` /
+  :meth:`unsubscribe` for the streams it covers;
+- :meth:`ProtocolServer.observe`: advance the server's own market state (its books) with
+  one recorded frame, whether or not anybody receives it;
+- :meth:`ProtocolServer.snapshot_frames`: what the venue sends when a client subscribes
+  to a stream (a book snapshot built from the current state);
+- :meth:`ProtocolServer.render`: the wire text of a recorded frame, re-stamped to wall
+  time so that the data looks live.
+
+The recording is *market* time: one pump walks it for all connections, so a client that
+reconnects continues where the market is, like on a real venue. Frames at ``at_ms == 0``
+are the initial state and are only observed; clients get snapshots when they subscribe.
+
+Fault controls, for the fault tests and the acceptance run: :meth:`drop_connections`
+(abort every socket), :meth:`silence` (keep sockets open but send nothing, not even
+replies), :meth:`skip_next` (the next frame of a stream is observed but not sent: a
+sequence gap or a book that diverges), :meth:`corrupt_next` (the next frame goes out
+through :meth:`corrupt`), and :meth:`inject` (raw text to every client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from divergence.errors import ConfigError, FeedError
+
+log = logging.getLogger(__name__)
+
+
+class RecordedFrame(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of a recording: when (ms from the start), which stream, what."""
+
+    at_ms: int
+    stream: str
+    frame: Any
+
+
+def load_recording(path: Path) -> list[RecordedFrame]:
+    """Read a recording (JSON Lines of :class:`RecordedFrame`); errors name the line."""
+    decoder = msgspec.json.Decoder(RecordedFrame)
+    frames: list[RecordedFrame] = []
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read recording: {exc}", key="recording", source=str(path)
+        ) from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.startswith(b"#"):
+            continue
+        try:
+            frames.append(decoder.decode(line))
+        except msgspec.DecodeError as exc:
+            raise ConfigError(f"line {number}: {exc}", key="recording", source=str(path)) from None
+    return frames
+
+
+def dump_recording(frames: Iterable[RecordedFrame], path: Path, *, header: str = "") -> None:
+    """Write a recording; ``header`` lines are written as ``#`` comments."""
+    encoder = msgspec.json.Encoder(order="sorted")
+    with path.open("wb") as out:
+        for line in header.splitlines():
+            out.write(b"# " + line.encode() + b"\n")
+        for frame in frames:
+            out.write(encoder.encode(frame) + b"\n")
+
+
+@dataclass(eq=False)
+class Connection:
+    """One client socket and the streams it subscribed to."""
+
+    ws: ServerConnection
+    streams: set[str] = field(default_factory=set)
+    muted: bool = False
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(100_000))
+    state: dict[str, Any] = field(default_factory=dict)
+    room: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ProtocolServer:
+    """Serves a recording over one venue's protocol on ``ws://host:port/``."""
+
+    venue = "abstract"
+
+    def __init__(
+        self,
+        recording: list[RecordedFrame],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        speed: float = 1.0,
+        loop: bool = False,
+    ) -> None:
+        """``speed`` multiplies the recording's pace; 0 sends as fast as clients read."""
+        self.recording = recording
+        self.host = host
+        self.port = port
+        self.speed = speed
+        self.loop = loop
+        self.connections: set[Connection] = set()
+        self.frames_sent = 0
+        self.cursor = 0
+        self.finished = asyncio.Event()
+        self.subscribe_counts: dict[str, int] = defaultdict(int)
+        self._changed = asyncio.Event()
+        self._skip: dict[str, int] = defaultdict(int)
+        self._corrupt: dict[str, int] = defaultdict(int)
+        self._server: Server | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
+        self._start_index = 0
+
+    # ------------------------------------------------------------------ hooks
+    async def handle_request(self, conn: Connection, text: str) -> None:
+        """Answer one client frame; call :meth:`subscribe` for the streams it covers."""
+        raise NotImplementedError
+
+    def observe(self, frame: RecordedFrame) -> None:
+        """Advance the server's market state with ``frame`` (default: nothing to keep)."""
+
+    def snapshot_frames(self, stream: str) -> list[str]:
+        """Frames a client gets when it subscribes to ``stream`` (default: none)."""
+        return []
+
+    def render(self, frame: RecordedFrame) -> str:
+        """The wire text of ``frame`` as sent now (default: the recorded JSON as is)."""
+        value = frame.frame
+        return value if isinstance(value, str) else msgspec.json.encode(value).decode()
+
+    def corrupt(self, frame: RecordedFrame, text: str) -> str:
+        """The text sent instead of ``text`` after :meth:`corrupt_next` (e.g. a bad checksum)."""
+        return text
+
+    def initial_state_done(self) -> None:
+        """Called once after the ``at_ms == 0`` frames were observed."""
+
+    # ------------------------------------------------------------ life cycle
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}/"
+
+    async def start(self) -> None:
+        """Observe the initial state and bind the socket (sets :attr:`port`)."""
+        index = 0
+        while index < len(self.recording) and self.recording[index].at_ms == 0:
+            self.observe(self.recording[index])
+            index += 1
+        self._start_index = index
+        self.cursor = index
+        self.initial_state_done()
+        try:
+            self._server = await serve(
+                self._serve, self.host, self.port, compression=None, max_size=2**24
+            )
+        except OSError as exc:
+            raise FeedError(f"{self.venue} server cannot listen on {self.port}: {exc}") from exc
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("protocol server listening", extra={"venue": self.venue, "port": self.port})
+
+    def start_streaming(self) -> None:
+        """Start walking the recording (after the clients you care about subscribed)."""
+        if self._pump is None:
+            self._pump = asyncio.create_task(self._run_pump(), name=f"{self.venue}-pump")
+
+    async def stop(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        for task in list(self._writers):
+            task.cancel()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+
+    async def wait_subscribed(self, streams: Iterable[str], *, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until some connection has subscribed to every stream in ``streams``."""
+        wanted = set(streams)
+        try:
+            async with asyncio.timeout(timeout):
+                while not wanted <= self._all_streams():
+                    await self._wait_change()
+        except TimeoutError:
+            missing = sorted(wanted - self._all_streams())
+            raise FeedError(f"{self.venue}: not subscribed within {timeout} s: {missing}") from None
+
+    async def wait_connections(self, count: int, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until at least ``count`` clients are connected."""
+        async with asyncio.timeout(timeout):
+            while len(self.connections) < count:
+                await self._wait_change()
+
+    # -------------------------------------------------------------- faults
+    async def drop_connections(self) -> int:
+        """Abort every client socket without a close handshake; returns how many."""
+        dropped = list(self.connections)
+        for conn in dropped:
+            transport = conn.ws.transport
+            if transport is not None:
+                transport.abort()
+        self._notify()
+        return len(dropped)
+
+    def silence(self) -> int:
+        """Stop sending anything (data, replies, pongs to app pings) on current sockets."""
+        for conn in self.connections:
+            conn.muted = True
+        return len(self.connections)
+
+    def skip_next(self, stream: str, count: int = 1) -> None:
+        """Observe but do not send the next ``count`` frames of ``stream``."""
+        self._skip[stream] += count
+
+    def corrupt_next(self, stream: str, count: int = 1) -> None:
+        """Send the next ``count`` frames of ``stream`` through :meth:`corrupt`."""
+        self._corrupt[stream] += count
+
+    def inject(self, text: str) -> int:
+        """Send raw ``text`` to every connected client; returns how many."""
+        live = [c for c in self.connections if not c.muted]
+        for conn in live:
+            self.send(conn, text)
+        return len(live)
+
+    # ------------------------------------------------------- for subclasses
+    def send(self, conn: Connection, text: str) -> None:
+        """Queue ``text`` for ``conn`` (dropped while the connection is muted)."""
+        if conn.muted:
+            return
+        try:
+            conn.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            log.warning("slow protocol client dropped", extra={"venue": self.venue})
+            transport = conn.ws.transport
+            if transport is not None:
+                transport.abort()
+
+    def subscribe(self, conn: Connection, stream: str) -> None:
+        """Record the subscription and send the stream's snapshot frames."""
+        conn.streams.add(stream)
+        self.subscribe_counts[stream] += 1
+        for text in self.snapshot_frames(stream):
+            self.send(conn, text)
+        self._notify()
+
+    def unsubscribe(self, conn: Connection, stream: str) -> None:
+        conn.streams.discard(stream)
+        self._notify()
+
+    # ------------------------------------------------------------ internals
+    def _all_streams(self) -> set[str]:
+        return set().union(*(c.streams for c in self.connections)) if self.connections else set()
+
+    async def _serve(self, ws: ServerConnection) -> None:
+        conn = Connection(ws)
+        self.connections.add(conn)
+        writer = asyncio.create_task(self._write(conn))
+        self._writers.add(writer)
+        self._notify()
+        try:
+            async for message in ws:
+                if conn.muted:
+                    continue
+                text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+                await self.handle_request(conn, text)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.connections.discard(conn)
+            writer.cancel()
+            self._writers.discard(writer)
+            self._notify()
+
+    async def _write(self, conn: Connection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                text = await conn.queue.get()
+                if conn.muted:
+                    continue
+                await conn.ws.send(text)
+                self.frames_sent += 1
+                if conn.queue.qsize() < 1_000:
+                    conn.room.set()
+
+    async def _run_pump(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            began = loop.time()
+            for index in range(self._start_index, len(self.recording)):
+                frame = self.recording[index]
+                if self.speed > 0:
+                    delay = began + frame.at_ms / 1000 / self.speed - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                self.observe(frame)
+                self.cursor = index + 1
+                self._deliver(frame)
+                if self.speed == 0 and index % 256 == 0:
+                    await self._drain()
+            if not self.loop:
+                break
+        await self._drain()
+        self.finished.set()
+        self._notify()
+
+    def _deliver(self, frame: RecordedFrame) -> None:
+        if self._skip[frame.stream] > 0:
+            self._skip[frame.stream] -= 1
+            return
+        text: str | None = None
+        for conn in self.connections:
+            if frame.stream in conn.streams and not conn.muted:
+                if text is None:
+                    text = self.render(frame)
+                    if self._corrupt[frame.stream] > 0:
+                        self._corrupt[frame.stream] -= 1
+                        text = self.corrupt(frame, text)
+                self.send(conn, text)
+
+    async def _drain(self) -> None:
+        """With speed 0, let the writers catch up so queues stay bounded."""
+        while True:
+            backlog = [c for c in self.connections if not c.muted and c.queue.qsize() > 10_000]
+            if not backlog:
+                break
+            await backlog[0].room.wait()
+            backlog[0].room.clear()
+        await asyncio.sleep(0)
+
+    async def _wait_change(self) -> None:
+        await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
