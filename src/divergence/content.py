@@ -30,3 +30,8 @@ def content_dir(name: str) -> Path:
 
 def default_catalog_path() -> Path:
     return content_dir("ingest") / "instruments.toml"
+
+
+def recordings_dir() -> Path:
+    """``ingest/recordings``: recorded venue sessions and REST responses, and their catalog."""
+    return content_dir("ingest") / "recordings"

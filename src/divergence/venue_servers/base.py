@@ -38,7 +38,9 @@ from typing import Any
 
 import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from divergence.errors import ConfigError, FeedError
 
@@ -127,6 +129,8 @@ class ProtocolServer:
         self._pump: asyncio.Task[None] | None = None
         self._writers: set[asyncio.Task[None]] = set()
         self._start_index = 0
+        self.rest_responses: dict[str, bytes] = {}
+        """Recorded REST bodies served over plain HTTP GET on the same port, by path+query."""
 
     # ------------------------------------------------------------------ hooks
     async def handle_request(self, conn: Connection, text: str) -> None:
@@ -168,7 +172,12 @@ class ProtocolServer:
         self.initial_state_done()
         try:
             self._server = await serve(
-                self._serve, self.host, self.port, compression=None, max_size=2**24
+                self._serve,
+                self.host,
+                self.port,
+                compression=None,
+                max_size=2**24,
+                process_request=self._rest,
             )
         except OSError as exc:
             raise FeedError(f"{self.venue} server cannot listen on {self.port}: {exc}") from exc
@@ -267,6 +276,18 @@ class ProtocolServer:
         self._notify()
 
     # ------------------------------------------------------------ internals
+    def _rest(self, conn: ServerConnection, request: Request) -> Response | None:
+        """Plain HTTP GETs (no websocket upgrade) get the recorded REST responses."""
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return None
+        body = self.rest_responses.get(request.path)
+        status, reason = (200, "OK") if body is not None else (404, "Not Found")
+        payload = body if body is not None else b'{"error":"not recorded"}'
+        headers = Headers(
+            [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+        )
+        return Response(status, reason, headers, payload)
+
     def _all_streams(self) -> set[str]:
         return set().union(*(c.streams for c in self.connections)) if self.connections else set()
 

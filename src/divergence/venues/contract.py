@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from divergence.events import (
     BookUpdate,
@@ -112,3 +113,24 @@ def split_stream(stream: str) -> tuple[Channel, str]:
 def chunked(items: Sequence[str], size: int) -> list[list[str]]:
     """Split ``items`` into lists of at most ``size`` (per-request topic limits)."""
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+@dataclass(frozen=True)
+class DiscoveredListing:
+    """One instrument as a venue's REST instrument list describes it.
+
+    Each adapter module with discovery exposes ``discover(body: bytes | str) ->
+    list[DiscoveredListing]`` (pure) and its adapter class a ``discovery_path`` (the
+    REST path and query, e.g. ``/0/public/AssetPairs?aclass_base=tokenized_asset``).
+    ``multiplier`` is the venue's own multiplier for the listing (Bybit
+    ``xstockMultiplier``), kept as the exact decimal text it sent.
+    """
+
+    venue_symbol: str
+    base: str
+    quote: str
+    status: str
+    product: str
+    price_decimals: int | None = None
+    size_decimals: int | None = None
+    multiplier: Decimal | None = None
