@@ -66,6 +66,8 @@ class Bus(Protocol):
 
     def unsubscribe(self, sub: Subscription) -> None: ...
 
+    def subscriptions(self) -> list[Subscription]: ...
+
     async def publish(self, topic: str, item: Any) -> None: ...
 
 
@@ -86,6 +88,9 @@ class InProcessBus:
         subs = self._subs.get(sub.topic, [])
         if sub in subs:
             subs.remove(sub)
+
+    def subscriptions(self) -> list[Subscription]:
+        return [sub for subs in self._subs.values() for sub in subs]
 
     async def publish(self, topic: str, item: Any) -> None:
         for sub in tuple(self._subs.get(topic, ())):

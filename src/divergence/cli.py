@@ -194,6 +194,43 @@ def sql(
             typer.echo(str(frame))
 
 
+@app.command("venue-server")
+def venue_server(
+    adapter: Annotated[str, typer.Argument(help="kraken, bybit or uniswap_v3.")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks one).")] = 0,
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    recording: Annotated[
+        Path | None, typer.Option(help="Recorded session (default: ingest/recordings/).")
+    ] = None,
+    speed: Annotated[float, typer.Option(help="Pace multiplier; 0 = as fast as possible.")] = 1.0,
+    loop: Annotated[bool, typer.Option("--loop/--once", help="Repeat the recording.")] = True,
+) -> None:
+    """Serve a recorded session over a venue's real protocol on localhost (tests, demos)."""
+    from divergence.venue_servers import build_server
+
+    configure_logging("INFO")
+
+    async def run() -> None:
+        server = build_server(
+            adapter,
+            recording=recording,
+            host=host,
+            port=port,
+            speed=speed,
+            loop=loop,
+            restamp=True,
+        )
+        await server.start()
+        print(f"{adapter} protocol server on {server.url}", flush=True)
+        server.start_streaming()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    asyncio.run(run())
+
+
 def _catalog(settings: Settings) -> Catalog:
     return load_catalog(settings.catalog_path or default_catalog_path())
 

@@ -1,8 +1,10 @@
 """Replay a raw-frame archive through the same parsers, writer and basis job as live.
 
 ``divergence replay FILE`` builds a runtime without feeds or simulator, feeds every
-archived frame to its venue's adapter through :func:`divergence.feeds.process.process_frame`
-(the function the live feeds call), and lets the writer and the basis job do the rest.
+archived frame through its venue's :class:`~divergence.feeds.pipeline.FramePipeline` (what
+the live feeds run: parse, checks, books, dedupe), and lets the writer and the basis job
+do the rest. Connection-level feed events (connect, stale, silent) are not in the
+archive, which holds frames only; the book and quarantine events are reproduced.
 With ``speed`` > 0 the original receive-time gaps are reproduced, divided by ``speed``.
 """
 
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from divergence.clock import NS_PER_SECOND
 from divergence.errors import ConfigError
-from divergence.feeds.process import process_frame
+from divergence.feeds.pipeline import FramePipeline
 from divergence.runtime import Runtime
 from divergence.settings import Settings
 from divergence.store.archive import read_archive
@@ -51,21 +53,20 @@ async def run_replay(
     runtime = Runtime(replay_settings)
     await runtime.start()
     stats = ReplayStats()
-    adapters: dict[str, Adapter] = {}
+    pipelines: dict[str, FramePipeline] = {}
     first_recv: int | None = None
     started = time.monotonic()
     try:
         for record in read_archive(path):
-            adapter = adapters.get(record.venue) or _adapter(runtime, record.venue, adapters)
+            pipeline = pipelines.get(record.venue) or _pipeline(runtime, record.venue, pipelines)
             if speed > 0:
                 first_recv = record.ts_recv if first_recv is None else first_recv
                 due = (record.ts_recv - first_recv) / NS_PER_SECOND / speed
                 delay = due - (time.monotonic() - started)
                 if delay > 0:
                     await asyncio.sleep(delay)
-            events, rejects = process_frame(
-                adapter, venue=record.venue, frame=record.payload(), ts_recv=record.ts_recv
-            )
+            out = pipeline.process(record.payload(), ts_recv=record.ts_recv)
+            events, rejects = out.events, out.rejects
             if events:
                 await runtime.bus.publish("events", events)
             if rejects:
@@ -87,7 +88,7 @@ def check_archive(path: Path) -> None:
         raise ConfigError("archive file not found", key="FILE", source=str(path))
 
 
-def _adapter(runtime: Runtime, venue_id: str, cache: dict[str, Adapter]) -> Adapter:
+def _pipeline(runtime: Runtime, venue_id: str, cache: dict[str, FramePipeline]) -> FramePipeline:
     venue = runtime.catalog.venues.get(venue_id)
     if venue is None:
         raise ConfigError(
@@ -95,5 +96,6 @@ def _adapter(runtime: Runtime, venue_id: str, cache: dict[str, Adapter]) -> Adap
             key="venue",
             source="catalog",
         )
-    cache[venue_id] = load_adapter(venue.adapter)(venue, runtime.catalog)
+    adapter: Adapter = load_adapter(venue.adapter)(venue, runtime.catalog)
+    cache[venue_id] = FramePipeline(adapter, venue_id)
     return cache[venue_id]

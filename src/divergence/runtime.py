@@ -22,11 +22,15 @@ import polars as pl
 
 from divergence.bus import InProcessBus
 from divergence.catalog import Catalog, load_catalog
+from divergence.clock import now_ns
 from divergence.content import default_catalog_path
 from divergence.errors import ConfigError
+from divergence.events import Event, FeedEvent
+from divergence.feeds.discovery import discover_listings
+from divergence.feeds.report import feed_report
 from divergence.feeds.session import FeedSession
 from divergence.jobs.basis_job import BasisJob
-from divergence.settings import Settings
+from divergence.settings import Settings, VenueSettings
 from divergence.sim.server import SimServer
 from divergence.store.archive import ArchiveWriter
 from divergence.store.db import AsyncStore, Store
@@ -59,6 +63,13 @@ class Runtime:
 
     def feed_venues(self) -> list[str]:
         """The venues to stream: ``settings.feeds``, or every sim venue when the sim runs."""
+        for venue_id in self.settings.venues:
+            if venue_id not in self.catalog.venues:
+                raise ConfigError(
+                    f"unknown venue {venue_id!r} (known: {', '.join(self.catalog.venues)})",
+                    key=f"venues.{venue_id}",
+                    source="settings",
+                )
         if self.settings.feeds:
             unknown = [v for v in self.settings.feeds if v not in self.catalog.venues]
             if unknown:
@@ -88,9 +99,11 @@ class Runtime:
             await self.sim.start()
         for venue_id in venues:
             self.feeds.append(self._feed_for(venue_id))
+        await self._discover()
         self._producers = [
             asyncio.create_task(feed.run(), name=f"feed-{feed.venue.id}") for feed in self.feeds
         ]
+        self._producers.append(asyncio.create_task(self._watch_drops(), name="drop-watch"))
         if self.sim is not None:
             await self.sim.wait_subscribed(venues, timeout=10.0)
             self._producers.append(asyncio.create_task(self.sim.run(), name="simulator"))
@@ -101,6 +114,7 @@ class Runtime:
     def _feed_for(self, venue_id: str) -> FeedSession:
         venue = self.catalog.venues[venue_id]
         adapter = load_adapter(venue.adapter)(venue, self.catalog)
+        venue_settings = self.settings.venues.get(venue_id, VenueSettings())
         if venue.adapter == "sim":
             if self.sim is None:
                 raise ConfigError(
@@ -110,8 +124,14 @@ class Runtime:
                 )
             url = self.sim.url_for(venue_id)
         else:
-            url = getattr(adapter, "url", "")
-        return FeedSession(venue, adapter, url, self.bus, self.archive)
+            url = venue_settings.url or adapter.spec.url
+        if not url:
+            raise ConfigError(
+                f"adapter {venue.adapter!r} has no default endpoint; set the websocket URL",
+                key=f"venues.{venue_id}.url",
+                source="settings",
+            )
+        return FeedSession(venue, adapter, url, self.bus, self.archive, venue_settings)
 
     async def stop(self) -> None:
         """Stop producers, then flush the writer and bring ``basis`` up to date."""
@@ -129,6 +149,51 @@ class Runtime:
         await self.store.write(lambda s: s.checkpoint())
         self.store.close()
         log.info("runtime stopped")
+
+    async def _discover(self) -> None:
+        """Fetch each feed's REST instrument list into ``venue_listings`` (best effort)."""
+        frames = []
+        for feed in self.feeds:
+            venue_settings = self.settings.venues.get(feed.venue.id, VenueSettings())
+            if not venue_settings.discover:
+                continue
+            frame = await discover_listings(
+                feed.venue, feed.adapter, self.catalog, rest_url=venue_settings.rest_url
+            )
+            if frame is not None:
+                frames.append(frame)
+        if frames:
+            rows = pl.concat(frames)
+            await self.store.write(lambda s: s.append("venue_listings", rows))
+
+    async def _watch_drops(self) -> None:
+        """Turn drops of ``drop_oldest`` subscribers (live views) into ``dropped`` feed events."""
+        seen: dict[int, int] = {}
+        while True:
+            await asyncio.sleep(5.0)
+            events: list[Event] = []
+            for sub in self.bus.subscriptions():
+                before = seen.get(id(sub), 0)
+                if sub.dropped > before:
+                    ts = now_ns()
+                    events.append(
+                        FeedEvent(
+                            ts_event=ts,
+                            ts_recv=ts,
+                            venue="divergence",
+                            stream=f"bus:{sub.topic}",
+                            event="dropped",
+                            detail=f"a slow {sub.topic!r} subscriber lost its oldest items",
+                            value=float(sub.dropped - before),
+                        )
+                    )
+                    seen[id(sub)] = sub.dropped
+            if events:
+                await self.bus.publish("events", events)
+
+    def feeds_report(self) -> list[dict[str, Any]]:
+        """Each feed and each of its streams, with ages in seconds, for ``/api/feeds``."""
+        return [feed_report(feed, now_ns()) for feed in self.feeds]
 
     def health(self) -> dict[str, Any]:
         return {

@@ -45,6 +45,40 @@ class WriterSettings(BaseModel):
     queue_max: int = Field(default=200_000, ge=100)
 
 
+class VenueSettings(BaseModel):
+    """How one venue's feed connects and when it counts as unhealthy (``venues.<id>``).
+
+    The stale-stream watchdog is separate from the transport keepalive. A stream is
+    *stale* when it has been silent longer than its threshold: ``stale_factor`` times
+    the inter-message gap learned for that stream (a slow exponential average), but
+    never less than ``stale_min_s`` (or the session's entry in ``stale_after_s``) and
+    never more than ``stale_max_s``. So an illiquid symbol that trades once a minute is
+    not flagged after five seconds, while a book that stopped ticking is. The socket as a
+    whole is *silent* when no frame at all (data, heartbeat or ping reply) arrived for
+    ``silence_timeout_s``: it is closed and reconnected.
+    """
+
+    model_config = _STRICT
+    url: str | None = Field(default=None, description="websocket URL; default: the adapter's")
+    rest_url: str | None = Field(
+        default=None, description="base URL of the venue's REST API for instrument discovery"
+    )
+    discover: bool = True
+    ping_interval_s: float | None = Field(default=None, gt=0)
+    silence_timeout_s: float = Field(default=30.0, gt=0)
+    backoff_initial_s: float = Field(default=0.25, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+    stale_min_s: float = Field(default=5.0, gt=0)
+    stale_max_s: float = Field(default=900.0, gt=0)
+    stale_factor: float = Field(default=20.0, ge=1)
+    stale_after_s: dict[Literal["pre", "regular", "post", "overnight", "closed"], float] = Field(
+        default_factory=dict
+    )
+    resubscribe_stale: bool = True
+    max_frame_bytes: int = Field(default=4 * 2**20, ge=1_024)
+    queue_warn_ms: int = Field(default=250, ge=1)
+
+
 class BasisSettings(BaseModel):
     """Reference staleness limits per session and the live job's cadence."""
 
@@ -79,6 +113,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65_535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     feeds: tuple[str, ...] = ()
+    venues: dict[str, VenueSettings] = Field(default_factory=dict)
     duckdb_threads: int = Field(default=1, ge=1, le=64)
     sim: SimSettings = SimSettings()
     writer: WriterSettings = WriterSettings()

@@ -11,9 +11,9 @@ from typing import Any
 from divergence.bus import InProcessBus
 from divergence.catalog import Catalog
 from divergence.clock import now_ns
-from divergence.events import Heartbeat, Quote
+from divergence.events import FeedEvent, Heartbeat, Quote
 from divergence.feeds.session import FeedSession
-from divergence.settings import SimSettings
+from divergence.settings import SimSettings, VenueSettings
 from divergence.sim.frames import tick_frames
 from divergence.sim.market import generate_ticks
 from divergence.sim.scenario import OCT10_SCENARIO
@@ -26,7 +26,17 @@ SIMX_A = {"AAPLx@simx-a", "TSLAx@simx-a", "NVDAx@simx-a"}
 
 def feed(catalog: Catalog, venue: str, url: str, bus: InProcessBus, **kw: Any) -> FeedSession:
     v = catalog.venues[venue]
-    return FeedSession(v, SimAdapter(v, catalog), url, bus, kw.pop("archive", None), **kw)
+    archive = kw.pop("archive", None)
+    settings = VenueSettings(**kw)
+    return FeedSession(v, SimAdapter(v, catalog), url, bus, archive, settings)
+
+
+def market_events(collector: Any) -> list[Any]:
+    return [e for e in collector.events if not isinstance(e, FeedEvent)]
+
+
+def feed_events(collector: Any) -> list[FeedEvent]:
+    return [e for e in collector.events if isinstance(e, FeedEvent)]
 
 
 def quotes_of(collector: Any) -> list[Quote]:
@@ -68,7 +78,10 @@ async def test_session_sim_events_reach_bus_with_instrument_ids(
     assert {e.venue for e in collector.events} == {"simx-a"}
     stats = session.stats
     assert stats.connected and stats.connects == 1 and stats.quarantined == 0
-    assert stats.last_event_ts == max(e.ts_event for e in collector.events)
+    assert stats.last_event_ts == max(e.ts_event for e in market_events(collector))
+    connect = feed_events(collector)[0]
+    assert (connect.venue, connect.stream, connect.event) == ("simx-a", "", "connect")
+    assert connect.detail == sim.url_for("simx-a") and connect.value == 0.0
     archive.flush()
     archived = list(read_archive(archive.path))
     assert json.loads(archived[0].frame) == {"op": "hello", "venue": "simx-a"}
@@ -164,6 +177,11 @@ async def test_session_sim_reconnects_after_server_drop(
     )
     assert sim.subscribe_counts["simx-a"] == 2
     assert "ConnectionClosed" in (session.stats.last_error or "")
+    kinds = [(e.event, e.stream) for e in feed_events(collector)]
+    assert kinds[:3] == [("connect", ""), ("disconnect", ""), ("connect", "")]
+    disconnect = feed_events(collector)[1]
+    assert disconnect.detail == session.stats.last_error
+    assert session.stats.disconnects == 1 and session.stats.state == "up"
 
 
 async def test_session_sim_reconnects_to_a_restarted_server(
@@ -188,5 +206,7 @@ async def test_session_sim_reconnects_to_a_restarted_server(
         background(restarted.run())
         await collector.wait(lambda c: {q.instrument_id for q in quotes_of(c)} == SIMX_A)
         assert session.stats.connected and session.stats.connects == 2
+        reconnect = [e for e in feed_events(collector) if e.event == "connect"][-1]
+        assert reconnect.value > 0 and "failed attempts" in reconnect.detail
     finally:
         await restarted.stop()

@@ -12,6 +12,7 @@ from divergence.bus import InProcessBus
 from divergence.catalog import Catalog
 from divergence.feeds import session as session_module
 from divergence.feeds.session import FeedSession
+from divergence.settings import VenueSettings
 from divergence.venues.sim import SimAdapter
 
 
@@ -37,9 +38,7 @@ async def test_session_watchdog_restarts_silent_socket(
             f"ws://127.0.0.1:{port}/simx-b",
             bus,
             None,
-            backoff_initial_s=0.01,
-            backoff_max_s=0.05,
-            silence_timeout_s=0.2,
+            VenueSettings(backoff_initial_s=0.01, backoff_max_s=0.05, silence_timeout_s=0.2),
         )
         background(session.run())
         await session.wait_for(lambda s: s.connects >= 3, timeout=5)
@@ -48,7 +47,8 @@ async def test_session_watchdog_restarts_silent_socket(
         last_error = session.stats.last_error
     assert received[:3] == adapter.subscribe_messages() * 3
     assert session.stats.reconnects >= 2
-    assert last_error == "TimeoutError: no frame for 0.2 s"
+    assert last_error == "SilentSocket: no frame for 0.2 s"
+    assert session.stats.silent_restarts >= 2
     assert session.stats.frames == 0
 
 

@@ -145,6 +145,9 @@ class StandInRuntime:
     def health(self) -> dict[str, Any]:
         return {"writer": {"flushes": 0}, "feeds": {}}
 
+    def feeds_report(self) -> list[dict[str, Any]]:
+        return []
+
 
 def make_runtime(tmp_path: Path, *, seeded: bool = True) -> StandInRuntime:
     settings = Settings(db_path=tmp_path / "service.duckdb", archive_dir=tmp_path / "archive")

@@ -1,57 +1,128 @@
-"""The generic websocket feed session: connect, subscribe, read, reconnect. Venue-agnostic.
+"""The generic websocket feed session: one venue's socket, kept healthy. Venue-agnostic.
 
-For every frame: stamp ``ts_recv``, archive the raw frame *first* (hostile ones too),
-run :func:`~divergence.feeds.process.process_frame`, publish ``events`` and
-``quarantine`` on the bus, update :class:`FeedStats`. On a disconnect, an error or a
-socket that stays silent for ``silence_timeout_s``, it logs, counts and reconnects with
-capped exponential backoff with jitter, then resubscribes. Venue specifics live in the
-adapter only; this module never names a venue.
+SESSION_API_V2. What one :class:`FeedSession` does, for any adapter:
+
+- **connect and subscribe**: the adapter's ``subscribe_messages()`` (already chunked to the
+  venue's topic limit) after every connect, so a reconnect resubscribes everything;
+- **ping**: the adapter's application ping every ``ping_interval_s`` (the transport's
+  own keepalive runs underneath, in ``websockets``);
+- **reconnect** with capped exponential backoff and jitter (:func:`backoff_delay`);
+- **per frame**: stamp ``ts_recv``, archive the raw frame *first* (hostile ones too), run
+  the :class:`~divergence.feeds.pipeline.FramePipeline` (parse, checks, books, dedupe),
+  publish events (feed events included) and quarantine records on the bus, and resync any
+  book that became INVALID by sending the adapter's ``resync_messages(stream)``;
+- **silent socket**: no frame at all (data, heartbeat or ping reply) for
+  ``silence_timeout_s`` -> a ``silent`` feed event, close, reconnect;
+- **stale streams** (separate from the socket): each stream learns its inter-message gap;
+  silence beyond ``clamp(stale_factor x learned gap, session floor, stale_max_s)`` marks
+  it ``stale`` (a feed event), and the stream is resubscribed; its next message records
+  ``fresh`` with the stale duration;
+- **backpressure**: publishing waits when the writer's bounded queue is full (nothing is
+  dropped, memory stays bounded, and the socket's own buffer pushes back on the venue);
+  a wait longer than ``queue_warn_ms`` is recorded as a ``backpressure`` feed event.
+
+Every connect, disconnect, gap, checksum mismatch, resync, stale period and quarantine
+becomes a :class:`~divergence.events.FeedEvent` on the ``events`` topic, which the writer
+stores in ``feed_events``; :class:`FeedStats` is the live view for ``/api/feeds``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from divergence.bus import Bus
 from divergence.catalog import Venue
-from divergence.clock import now_ns
-from divergence.events import Event
-from divergence.feeds.process import process_frame
-from divergence.quarantine import QuarantineRecord
+from divergence.clock import NS_PER_SECOND, now_ns
+from divergence.events import Event, FeedEvent, FeedEventKind
+from divergence.feeds.books import BookStatus
+from divergence.feeds.pipeline import FramePipeline, PipelineOutput
+from divergence.sessions import session_at
+from divergence.settings import VenueSettings
 from divergence.store.archive import ArchiveWriter
+from divergence.venues.contract import split_stream, stream_of
 from divergence.venues.registry import Adapter
 
 log = logging.getLogger(__name__)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+StreamState = Literal["waiting", "live", "stale", "invalid"]
+FeedState = Literal["connecting", "up", "down"]
+_EWMA = 0.1
+"""Weight of the newest gap in a stream's learned cadence."""
+_WARN_EVERY_S = 10.0
+"""At most one backpressure feed event per this many seconds."""
+
+
+@dataclass
+class StreamStats:
+    """One stream's health: state, last message, learned cadence, rate."""
+
+    state: StreamState = "waiting"
+    messages: int = 0
+    last_recv_ns: int | None = None
+    gap_ewma_s: float | None = None
+    stale_since_ns: int | None = None
+    stale_periods: int = 0
+    rate_per_s: float = 0.0
+    _rate_mark: tuple[float, int] = (0.0, 0)
+
+    def threshold_s(self, settings: VenueSettings, session: str) -> float:
+        floor = settings.stale_after_s.get(session, settings.stale_min_s)  # type: ignore[call-overload]
+        learned = settings.stale_factor * self.gap_ewma_s if self.gap_ewma_s else 0.0
+        return float(min(max(floor, learned), max(settings.stale_max_s, floor)))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "messages": self.messages,
+            "last_recv_ns": self.last_recv_ns,
+            "learned_gap_s": None if self.gap_ewma_s is None else round(self.gap_ewma_s, 6),
+            "stale_periods": self.stale_periods,
+            "rate_per_s": round(self.rate_per_s, 3),
+        }
 
 
 @dataclass
 class FeedStats:
-    """Counters of one feed, as shown by ``/health``."""
+    """Counters of one feed, as shown by ``/api/feeds`` and ``/health``."""
 
+    state: FeedState = "connecting"
     connected: bool = False
     connects: int = 0
+    connect_failures: int = 0
+    disconnects: int = 0
+    reconnects: int = 0
+    silent_restarts: int = 0
     frames: int = 0
     events: int = 0
     quarantined: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
-    reconnects: int = 0
+    gaps: int = 0
+    checksum_mismatches: int = 0
+    resyncs: int = 0
+    stale_periods: int = 0
+    backpressure_s: float = 0.0
     last_frame_ns: int | None = None
     last_event_ts: int | None = None
     last_error: str | None = None
+    down_since_ns: int | None = None
+    streams: dict[str, StreamStats] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = {k: v for k, v in self.__dict__.items() if k != "streams"}
+        out["quarantine_reasons"] = dict(self.quarantine_reasons)
+        out["streams"] = {name: s.as_dict() for name, s in sorted(self.streams.items())}
+        return out
 
 
 def backoff_delay(attempt: int, *, initial: float, maximum: float, rng: random.Random) -> float:
@@ -65,8 +136,12 @@ def backoff_delay(attempt: int, *, initial: float, maximum: float, rng: random.R
     return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
 
 
+class SilentSocket(Exception):
+    """No frame at all arrived for ``silence_timeout_s`` on an open socket."""
+
+
 class FeedSession:
-    """One venue's websocket, kept open until cancelled."""
+    """One venue's websocket, kept open and healthy until cancelled."""
 
     def __init__(
         self,
@@ -75,11 +150,8 @@ class FeedSession:
         url: str,
         bus: Bus,
         archive: ArchiveWriter | None,
+        settings: VenueSettings | None = None,
         *,
-        backoff_initial_s: float = 0.25,
-        backoff_max_s: float = 30.0,
-        silence_timeout_s: float | None = 60.0,
-        max_frame_bytes: int = 4 * 2**20,
         rng: random.Random | None = None,
     ) -> None:
         self.venue = venue
@@ -87,15 +159,18 @@ class FeedSession:
         self.url = url
         self.bus = bus
         self.archive = archive
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
-        self.silence_timeout_s = silence_timeout_s
-        self.max_frame_bytes = max_frame_bytes
-        self.stats = FeedStats()
+        self.settings = settings or VenueSettings()
+        self.pipeline = FramePipeline(adapter, venue.id)
+        self.stats = FeedStats(streams={s: StreamStats() for s in adapter.streams()})
+        self.ping_interval_s = self.settings.ping_interval_s or adapter.spec.ping_interval_s
         self._rng = rng or random.Random()
         self._changed = asyncio.Event()
         self._extra = {"venue": venue.id}
+        self._ws: ClientConnection | None = None
+        self._connected_ns = 0
+        self._last_warn = 0.0
 
+    # ---------------------------------------------------------------- public
     async def run(self) -> None:
         """Stream until cancelled; no frame and no connection error ends the loop."""
         attempt = 0
@@ -103,14 +178,19 @@ class FeedSession:
             events_before = self.stats.events
             try:
                 await self._connection()
-            except (OSError, TimeoutError, WebSocketException) as exc:
-                self._lost(exc)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, TimeoutError, WebSocketException, SilentSocket) as exc:
+                await self._lost(exc)
             except Exception as exc:  # a bug must not end the feed either
                 log.exception("feed failed unexpectedly", extra=self._extra)
-                self._lost(exc)
+                await self._lost(exc)
             attempt = 0 if self.stats.events > events_before else attempt + 1
             delay = backoff_delay(
-                attempt, initial=self.backoff_initial_s, maximum=self.backoff_max_s, rng=self._rng
+                attempt,
+                initial=self.settings.backoff_initial_s,
+                maximum=self.settings.backoff_max_s,
+                rng=self._rng,
             )
             log.info("reconnecting", extra={**self._extra, "delay_s": round(delay, 3)})
             await asyncio.sleep(delay)
@@ -126,76 +206,275 @@ class FeedSession:
         except TimeoutError:
             raise TimeoutError(f"condition not met within {timeout} s: {self.stats}") from None
 
+    def book_status(self, symbol: str) -> BookStatus | None:
+        return self.pipeline.books.status(symbol)
+
+    # ------------------------------------------------------------ connection
     async def _connection(self) -> None:
-        async with connect(
-            self.url,
-            max_size=self.max_frame_bytes,
-            proxy=None if urlsplit(self.url).hostname in LOOPBACK_HOSTS else True,
-            open_timeout=10,
-        ) as ws:
-            for message in self.adapter.subscribe_messages():
-                await ws.send(message)
-            self.stats.connected = True
-            self.stats.connects += 1
-            self._notify()
-            log.info("feed connected", extra={**self._extra, "url": self.url})
-            await self._read(ws)
+        try:
+            ws = await connect(
+                self.url,
+                max_size=self.settings.max_frame_bytes,
+                proxy=None if urlsplit(self.url).hostname in LOOPBACK_HOSTS else True,
+                open_timeout=10,
+            )
+        except (OSError, TimeoutError, WebSocketException):
+            self.stats.connect_failures += 1
+            raise
+        try:
+            await self._opened(ws)
+            helpers = [asyncio.create_task(self._watchdog(ws))]
+            if self.adapter.spec.ping_message and self.ping_interval_s:
+                helpers.append(asyncio.create_task(self._pinger(ws, self.ping_interval_s)))
+            try:
+                await self._read(ws)
+            finally:
+                for task in helpers:
+                    task.cancel()
+                for task in helpers:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+        finally:
+            self._ws = None
+            with contextlib.suppress(Exception):
+                await asyncio.shield(ws.close())
+            ws.transport.abort()
+
+    async def _opened(self, ws: ClientConnection) -> None:
+        ts = now_ns()
+        resets = self.pipeline.connection_reset(ts, "new connection")
+        for message in self.adapter.subscribe_messages():
+            await ws.send(message)
+        self._ws = ws
+        self._connected_ns = ts
+        stats = self.stats
+        outage = (ts - stats.down_since_ns) / NS_PER_SECOND if stats.down_since_ns else 0.0
+        detail = self.url
+        if stats.down_since_ns:
+            detail += f"; down {outage:.3f} s, {stats.connect_failures} failed attempts"
+        stats.connected, stats.state, stats.down_since_ns = True, "up", None
+        stats.connects += 1
+        for stream in stats.streams.values():
+            stream.state = "waiting"
+            stream.stale_since_ns = None
+        await self._publish([*resets, self._event(ts, "", "connect", detail, outage)])
+        log.info("feed connected", extra={**self._extra, "url": self.url})
 
     async def _read(self, ws: ClientConnection) -> None:
+        timeout = self.settings.silence_timeout_s
         while True:
-            if self.silence_timeout_s is None:
-                frame = await ws.recv()
-            else:
-                try:
-                    async with asyncio.timeout(self.silence_timeout_s):
-                        frame = await ws.recv()
-                except TimeoutError:
-                    raise TimeoutError(f"no frame for {self.silence_timeout_s} s") from None
+            try:
+                async with asyncio.timeout(timeout):
+                    frame = await ws.recv()
+            except TimeoutError:
+                self.stats.silent_restarts += 1
+                await self._publish(
+                    [self._event(now_ns(), "", "silent", f"no frame for {timeout} s", timeout)]
+                )
+                raise SilentSocket(f"no frame for {timeout} s") from None
             await self._handle(frame)
 
+    async def _pinger(self, ws: ClientConnection, interval: float) -> None:
+        message = self.adapter.spec.ping_message
+        assert message is not None
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(message)
+
+    # ----------------------------------------------------------------- frames
     async def _handle(self, frame: str | bytes) -> None:
         ts_recv = now_ns()
         if self.archive is not None:
             self.archive.write(ts_recv=ts_recv, venue=self.venue.id, frame=frame)
-        events, rejects = process_frame(
-            self.adapter, venue=self.venue.id, frame=frame, ts_recv=ts_recv
-        )
-        if events:
-            await self.bus.publish("events", events)
-        if rejects:
-            await self.bus.publish("quarantine", rejects)
-            self._log_rejects(rejects)
-        self._count(ts_recv, events, rejects)
+        out = self.pipeline.process(frame, ts_recv=ts_recv)
+        extra = self._track(ts_recv, out)
+        if extra:
+            out.events.extend(extra)
+        if out.events:
+            await self._publish(out.events)
+        if out.rejects:
+            await self.bus.publish("quarantine", out.rejects)
+            self._log_rejects(out)
+        for stream in out.resync:
+            await self._resync(stream, "book invalid")
+        self._notify()
 
-    def _count(self, ts_recv: int, events: list[Event], rejects: list[QuarantineRecord]) -> None:
+    def _track(self, ts_recv: int, out: PipelineOutput) -> list[Event]:
+        """Update counters and stream states; returns ``fresh`` events to publish."""
         stats = self.stats
         stats.frames += 1
         stats.last_frame_ns = ts_recv
-        stats.events += len(events)
-        if events:
-            latest = max(e.ts_event for e in events)
-            stats.last_event_ts = max(latest, stats.last_event_ts or latest)
-        stats.quarantined += len(rejects)
-        for record in rejects:
+        stats.quarantined += len(out.rejects)
+        for record in out.rejects:
             stats.quarantine_reasons[record.reason] = (
                 stats.quarantine_reasons.get(record.reason, 0) + 1
             )
+        seen: set[str] = set()
+        fresh: list[Event] = []
+        for event in out.events:
+            if isinstance(event, FeedEvent):
+                self._count_feed_event(event)
+                continue
+            stats.events += 1
+            stats.last_event_ts = max(event.ts_event, stats.last_event_ts or 0)
+            stream = stream_of(event)
+            if stream is None or stream in seen:
+                continue
+            seen.add(stream)
+            fresh.extend(self._message(stream, ts_recv))
+        return fresh
+
+    def _message(self, stream: str, ts_recv: int) -> list[Event]:
+        state = self.stats.streams.get(stream)
+        if state is None:  # a stream the adapter did not declare: watch it anyway
+            state = self.stats.streams[stream] = StreamStats()
+        if state.last_recv_ns is not None:
+            gap = (ts_recv - state.last_recv_ns) / NS_PER_SECOND
+            state.gap_ewma_s = (
+                gap if state.gap_ewma_s is None else ((1 - _EWMA) * state.gap_ewma_s + _EWMA * gap)
+            )
+        state.messages += 1
+        state.last_recv_ns = ts_recv
+        events: list[Event] = []
+        if state.state == "stale" and state.stale_since_ns is not None:
+            seconds = (ts_recv - state.stale_since_ns) / NS_PER_SECOND
+            events.append(
+                self._event(ts_recv, stream, "fresh", f"stale for {seconds:.3f} s", seconds)
+            )
+        state.stale_since_ns = None
+        channel, symbol = split_stream(stream)
+        invalid = channel == "book" and self.book_status(symbol) is not BookStatus.VALID
+        state.state = "invalid" if invalid else "live"
+        return events
+
+    def _count_feed_event(self, event: FeedEvent) -> None:
+        stats = self.stats
+        if event.event == "gap":
+            stats.gaps += 1
+        elif event.event == "checksum_mismatch":
+            stats.checksum_mismatches += 1
+        elif event.event == "resync":
+            stats.resyncs += 1
+        if event.event in ("book_invalid", "resync") and event.stream in stats.streams:
+            stream = stats.streams[event.stream]
+            stream.state = "invalid" if event.event == "book_invalid" else "live"
+
+    # ---------------------------------------------------------------- watchdog
+    async def _watchdog(self, ws: ClientConnection) -> None:
+        """Check every stream's silence against its threshold, about ten times a threshold."""
+        tick = max(0.05, min(1.0, self.settings.stale_min_s / 4))
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(tick)
+            now = now_ns()
+            session = session_at(now)
+            for name, stream in self.stats.streams.items():
+                self._sample_rate(stream, loop.time())
+                if stream.state == "stale":
+                    continue
+                last = stream.last_recv_ns or self._connected_ns
+                silent_s = (now - last) / NS_PER_SECOND
+                limit = stream.threshold_s(self.settings, session)
+                if silent_s <= limit:
+                    continue
+                stream.state = "stale"
+                stream.stale_since_ns = last
+                stream.stale_periods += 1
+                self.stats.stale_periods += 1
+                detail = f"silent {silent_s:.3f} s > {limit:.3f} s ({session} session)"
+                await self._publish([self._event(now, name, "stale", detail, silent_s)])
+                log.warning("stream stale", extra={**self._extra, "stream": name})
+                if self.settings.resubscribe_stale:
+                    await self._resync(name, "stale")
+                self._notify()
+
+    @staticmethod
+    def _sample_rate(stream: StreamStats, now: float) -> None:
+        mark_time, mark_count = stream._rate_mark
+        if mark_time == 0.0:
+            stream._rate_mark = (now, stream.messages)
+            return
+        elapsed = now - mark_time
+        if elapsed >= 1.0:
+            instant = (stream.messages - mark_count) / elapsed
+            stream.rate_per_s = 0.7 * stream.rate_per_s + 0.3 * instant
+            stream._rate_mark = (now, stream.messages)
+
+    async def _resync(self, stream: str, why: str) -> None:
+        ws = self._ws
+        if ws is None:
+            return
+        messages = self.adapter.resync_messages(stream)
+        log.info("resubscribing stream", extra={**self._extra, "stream": stream, "why": why})
+        with contextlib.suppress(ConnectionClosed):
+            for message in messages:
+                await ws.send(message)
+
+    # ------------------------------------------------------------------ output
+    async def _publish(self, events: list[Event]) -> None:
+        started = time.monotonic()
+        await self.bus.publish("events", events)
+        waited = time.monotonic() - started
+        if waited * 1000 < self.settings.queue_warn_ms:
+            return
+        self.stats.backpressure_s += waited
+        if started - self._last_warn >= _WARN_EVERY_S:
+            self._last_warn = started
+            detail = f"publish waited {waited:.3f} s for the writer's queue"
+            log.warning("backpressure", extra={**self._extra, "waited_s": round(waited, 3)})
+            await self.bus.publish(
+                "events", [self._event(now_ns(), "", "backpressure", detail, waited)]
+            )
+
+    async def _lost(self, exc: BaseException) -> None:
+        stats = self.stats
+        was_up = stats.connected
+        stats.connected, stats.state = False, "down"
+        stats.last_error = _describe(exc)
+        self._ws = None
+        ts = now_ns()
+        if was_up:
+            stats.disconnects += 1
+            stats.down_since_ns = ts
+            stats.connect_failures = 0
+            await self._publish([self._event(ts, "", "disconnect", stats.last_error)])
+            log.warning("feed disconnected", extra={**self._extra, "error": stats.last_error})
+        elif stats.down_since_ns is None:
+            stats.down_since_ns = ts
         self._notify()
 
-    def _log_rejects(self, rejects: list[QuarantineRecord]) -> None:
-        for record in rejects:
+    def _log_rejects(self, out: PipelineOutput) -> None:
+        for record in out.rejects:
             log.warning(
                 "frame quarantined",
                 extra={**self._extra, "reason": record.reason, "detail": record.detail[:200]},
             )
 
-    def _lost(self, exc: BaseException) -> None:
-        self.stats.connected = False
-        self.stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
-        self._notify()
-        log.warning("feed disconnected", extra={**self._extra, "error": self.stats.last_error})
+    def _event(
+        self, ts: int, stream: str, kind: FeedEventKind, detail: str, value: float = 0.0
+    ) -> FeedEvent:
+        return FeedEvent(
+            ts_event=ts,
+            ts_recv=ts,
+            venue=self.venue.id,
+            stream=stream,
+            event=kind,
+            detail=detail[:500],
+            value=value,
+        )
 
     def _notify(self) -> None:
         """Wake every :meth:`wait_for` (they re-check their predicate)."""
         self._changed.set()
         self._changed = asyncio.Event()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionClosed) and exc.rcvd is not None:
+        frame = exc.rcvd
+        return f"{type(exc).__name__}: close {frame.code} {frame.reason}"[:500]
+    if isinstance(exc, ConnectionClosed) and exc.sent is not None:
+        frame = exc.sent
+        return f"{type(exc).__name__}: we closed {frame.code} {frame.reason}"[:500]
+    return f"{type(exc).__name__}: {exc}"[:500]

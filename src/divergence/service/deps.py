@@ -38,6 +38,8 @@ class ServiceRuntime(Protocol):
 
     def health(self) -> dict[str, Any]: ...
 
+    def feeds_report(self) -> list[dict[str, Any]]: ...
+
 
 class ServiceNotReady(DivergenceError):
     """The app is used without its lifespan (no runtime yet)."""

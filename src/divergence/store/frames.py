@@ -7,7 +7,16 @@ from typing import Any
 
 import polars as pl
 
-from divergence.events import BookUpdate, Event, FxRate, PoolState, Quote, SessionState, Trade
+from divergence.events import (
+    BookUpdate,
+    Event,
+    FeedEvent,
+    FxRate,
+    PoolState,
+    Quote,
+    SessionState,
+    Trade,
+)
 from divergence.quarantine import QuarantineRecord
 
 DEC = pl.Decimal(38, 18)
@@ -20,6 +29,7 @@ TABLE_OF: dict[type, str] = {
     PoolState: "pool_states",
     FxRate: "fx_rates",
     SessionState: "session_states",
+    FeedEvent: "feed_events",
 }
 
 
@@ -57,6 +67,11 @@ _TYPES: dict[str, Any] = {
     "rate_usd": DEC,
     "is_snapshot": pl.Boolean,
     "sequence": pl.Int64,
+    "tick": pl.Int64,
+    "block_number": pl.Int64,
+    "log_index": pl.Int64,
+    "removed": pl.Boolean,
+    "value": pl.Float64,
 }
 
 
@@ -77,7 +92,8 @@ def frame_for(
         return _book_frame(events, ts_ingest=ts_ingest, first_seq=first_seq)
     fields = _FIELDS[kind]
     seq = list(range(first_seq, first_seq + len(events)))
-    return _frame(_columns(events, fields, ts_ingest, seq), _TYPES)
+    frame = _frame(_columns(events, fields, ts_ingest, seq), _TYPES)
+    return frame.rename({"ts_event": "ts"}) if kind is FeedEvent else frame
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {
@@ -103,9 +119,15 @@ _FIELDS: dict[type, tuple[str, ...]] = {
         "price",
         "liquidity",
         "fee_bps",
+        "tick",
+        "block_number",
+        "log_index",
+        "block_hash",
+        "removed",
     ),
     FxRate: (*_TIMES, "venue", "currency", "rate_usd"),
     SessionState: (*_TIMES, "venue", "underlying", "session"),
+    FeedEvent: ("ts_event", "venue", "stream", "event", "detail", "value"),
 }
 
 

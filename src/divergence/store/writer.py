@@ -20,7 +20,7 @@ import polars as pl
 
 from divergence.bus import Bus, Subscription
 from divergence.clock import now_ns
-from divergence.events import Event, Heartbeat
+from divergence.events import Event, FeedEvent, Heartbeat
 from divergence.quarantine import QuarantineRecord
 from divergence.settings import WriterSettings
 from divergence.store.db import AsyncStore, Store
@@ -134,6 +134,8 @@ def build_batch(
     for event in events:
         if not isinstance(event, Heartbeat):
             groups[type(event)].append(event)
+        if isinstance(event, FeedEvent):  # local time, not the venue's clock
+            continue
         ts_event, ts_recv = clock.get(event.venue, (event.ts_event, event.ts_recv))
         clock[event.venue] = (max(ts_event, event.ts_event), max(ts_recv, event.ts_recv))
     tables: dict[str, pl.DataFrame] = {}

@@ -17,6 +17,9 @@ Tests, benchmarks and the acceptance runs point real adapters at these servers o
 The recording is *market* time: one pump walks it for all connections, so a client that
 reconnects continues where the market is, like on a real venue. Frames at ``at_ms == 0``
 are the initial state and are only observed; clients get snapshots when they subscribe.
+With ``loop`` the recording repeats; each new lap is a venue restart (``reset_state``,
+the initial frames again, every connection dropped), because a book cannot continue
+across the wrap.
 
 Fault controls, for the fault tests and the acceptance run: :meth:`drop_connections`
 (abort every socket), :meth:`silence` (keep sockets open but send nothing, not even
@@ -154,7 +157,10 @@ class ProtocolServer:
         return text
 
     def initial_state_done(self) -> None:
-        """Called once after the ``at_ms == 0`` frames were observed."""
+        """Called after the ``at_ms == 0`` frames were observed (at start, and per loop)."""
+
+    def reset_state(self) -> None:
+        """Forget the market state before a loop re-observes the initial frames."""
 
     # ------------------------------------------------------------ life cycle
     @property
@@ -339,6 +345,13 @@ class ProtocolServer:
                     await self._drain()
             if not self.loop:
                 break
+            # a new lap is a venue restart: fresh state, every client reconnects and
+            # gets fresh snapshots (a book cannot continue across the wrap)
+            self.reset_state()
+            for index in range(self._start_index):
+                self.observe(self.recording[index])
+            self.initial_state_done()
+            await self.drop_connections()
         await self._drain()
         self.finished.set()
         self._notify()
