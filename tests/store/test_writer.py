@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from divergence.bus import InProcessBus
-from divergence.events import FxRate, Heartbeat, Quote
+from divergence.events import FeedEvent, FxRate, Heartbeat, Quote
 from divergence.quarantine import QuarantineRecord
 from divergence.settings import WriterSettings
 from divergence.store.db import AsyncStore, Store
@@ -179,3 +179,40 @@ async def test_writer_cancel_waits_for_a_commit_in_flight(tmp_path: Path) -> Non
     assert [str(v) for v in rows["bid_px"]] == ["245.100000000000000000"]
     await blocker
     astore.close()
+
+
+async def test_writer_stores_feed_events_without_moving_the_venue_clock(tmp_path: Path) -> None:
+    astore, bus, _writer, task = await _start(
+        tmp_path, WriterSettings(flush_rows=2, flush_ms=600_000)
+    )
+    flushed = bus.subscribe("flushed")
+    gap = FeedEvent(
+        ts_event=9_000_000_000_000_000_000,
+        ts_recv=9_000_000_000_000_000_000,
+        venue="simx-a",
+        stream="book:AAPLx/USD",
+        event="gap",
+        detail="expected sequence 11, received 13",
+        value=2.0,
+    )
+    await bus.publish("events", [_quote(0), gap])
+    assert await asyncio.wait_for(flushed.get(), 10) == 2
+    rows = await astore.query(
+        "SELECT epoch_ns(ts) AS ts, venue, stream, event, detail, value, ingest_seq"
+        " FROM feed_events"
+    )
+    assert rows.to_dicts() == [
+        {
+            "ts": 9_000_000_000_000_000_000,
+            "venue": "simx-a",
+            "stream": "book:AAPLx/USD",
+            "event": "gap",
+            "detail": "expected sequence 11, received 13",
+            "value": 2.0,
+            "ingest_seq": 2,
+        }
+    ]
+    clock = await astore.query("SELECT venue, epoch_ns(ts_event_max) AS ts FROM venue_clock")
+    assert clock.to_dicts() == [{"venue": "simx-a", "ts": 1_000}]  # the quote's, not the gap's
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -5,7 +5,7 @@ Venue-agnostic: what a venue's book looks like is declared by its adapter as a
 :class:`~divergence.events.BookUpdate` in arrival order:
 
 1. A snapshot replaces the book (so does a delta whose sequence is the spec's
-   ``reset_sequence``, Bybit's ``u == 1``). The book becomes VALID.
+   ``reset_sequence``: a venue restart). The book becomes VALID.
 2. A delta applies level by level in wire order; size 0 deletes the level. Then the
    book is truncated to ``depth`` per side (venues send no delete for levels that fall
    out of range).
