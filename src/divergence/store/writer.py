@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,11 +29,18 @@ from divergence.store.frames import TABLE_OF, TS, frame_for, quarantine_frame
 log = logging.getLogger(__name__)
 
 
+COMMIT_LOG_KEPT = 100_000
+
+
 @dataclass
 class WriterStats:
     rows_written: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     flushes: int = 0
     last_seq: int = 0
+    commit_log: deque[tuple[int, int]] = field(
+        default_factory=lambda: deque(maxlen=COMMIT_LOG_KEPT)
+    )
+    """(highest ingest_seq, commit time ns) of recent flushes: commit latency per row."""
 
 
 class EventWriter:
@@ -119,6 +126,7 @@ class EventWriter:
         await self._store.write(lambda s: _commit(s, tables, clock, upsert))
         self.stats.last_seq = last
         self.stats.flushes += 1
+        self.stats.commit_log.append((last, now_ns()))
         for table, frame in tables.items():
             self.stats.rows_written[table] += frame.height
         await self._bus.publish("flushed", last)
