@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/bench_ingest_ws.py [--seconds 120] [--rate 400] [--naive-frames 3000]
 
-One process, pinned to one core (``sched_setaffinity``), DuckDB with one thread. The
-session (``divergence.venue_servers.bybit_synth.synthesize``: ``orderbook.50`` deltas with
-contiguous ``u`` and ``publicTrade``) is served by the real ``BybitServer`` at speed 0 and
-read by the real ``FeedSession`` + ``BybitAdapter`` + ``BookKeeper`` + ``EventWriter``.
+divergence runs in one process pinned to one core (``sched_setaffinity``), DuckDB with
+one thread. The venue is a separate process on the other core: the real ``BybitServer``
+serving a synthesized session (``orderbook.50`` deltas with contiguous ``u`` and
+``publicTrade``) at speed 0, read by the real ``FeedSession`` + ``BybitAdapter`` +
+``BookKeeper`` + ``EventWriter``. The clock starts when the server starts streaming
+(after the subscriptions) and stops when the last row is committed.
 Reported, as JSON:
 
 - ``parse_only``: the same frames through ``FramePipeline`` without sockets or DuckDB;
@@ -19,11 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import multiprocessing
 import os
 import platform
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +45,6 @@ from divergence.feeds.session import FeedSession
 from divergence.settings import VenueSettings, WriterSettings
 from divergence.store.db import AsyncStore, Store
 from divergence.store.writer import EventWriter
-from divergence.venue_servers.base import RecordedFrame
 from divergence.venue_servers.bybit import BybitServer
 from divergence.venue_servers.bybit_synth import synthesize
 from divergence.venues.bybit import BybitAdapter
@@ -66,7 +70,34 @@ def _parse_only(frames: list[str]) -> dict[str, Any]:
     return {"frames": len(frames), "events": events, "msgs_per_s": round(len(frames) / seconds)}
 
 
-async def _end_to_end(recording: list[RecordedFrame], db: Path, flush_rows: int) -> dict[str, Any]:
+def _serve(args: tuple[float, float, int], conn: Connection) -> None:
+    """The venue: a BybitServer in its own process, on the other core."""
+    seconds, rate, cpu = args
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, {cpu})
+    recording = synthesize(seed=1, seconds=seconds, updates_per_s=rate, reset_at=None)
+
+    async def run() -> None:
+        server = BybitServer(recording, speed=0.0)
+        await server.start()
+        conn.send(server.port)
+        books = sorted({f.stream for f in recording if f.stream.startswith("book:")})
+        await server.wait_subscribed(books, timeout=60)
+        conn.send(time.time_ns())
+        server.start_streaming()
+        await server.finished.wait()
+        while any(c.queue.qsize() for c in server.connections):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        conn.send(server.frames_sent)
+        await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+        await server.stop()
+
+    asyncio.run(run())
+
+
+async def _end_to_end(
+    seconds: float, rate: float, db: Path, flush_rows: int, server_cpu: int
+) -> dict[str, Any]:
     catalog = load_catalog(recordings_dir() / "catalog.toml")
     venue = catalog.venues["bybit"]
     store = Store(db, threads=1)
@@ -77,17 +108,19 @@ async def _end_to_end(recording: list[RecordedFrame], db: Path, flush_rows: int)
     flushed = bus.subscribe("flushed", maxsize=1_000_000)
     writer_task = asyncio.create_task(writer.run())
     await writer.ready.wait()
-    server = BybitServer(recording, speed=0.0)
-    await server.start()
+    parent, child = multiprocessing.Pipe()
+    venue_proc = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=((seconds, rate, server_cpu), child)
+    )
+    venue_proc.start()
+    loop = asyncio.get_running_loop()
+    port = await loop.run_in_executor(None, parent.recv)
     settings = VenueSettings(stale_min_s=60, silence_timeout_s=60)
-    session = FeedSession(venue, BybitAdapter(venue, catalog), server.url, bus, None, settings)
+    url = f"ws://127.0.0.1:{port}/"
+    session = FeedSession(venue, BybitAdapter(venue, catalog), url, bus, None, settings)
     feed_task = asyncio.create_task(session.run())
-    await server.wait_subscribed([f"book:{t.venue_symbol}" for t in catalog.tokens_on("bybit")])
-    baseline_frames = session.stats.frames  # snapshots and acks before the clock starts
-    started_ns = now_ns()
-    server.start_streaming()
-    await server.finished.wait()
-    sent = server.frames_sent
+    started_ns = await loop.run_in_executor(None, parent.recv)
+    sent = await loop.run_in_executor(None, parent.recv)
     await session.wait_for(lambda st: st.frames >= sent, timeout=600)
     feed_task.cancel()
     await asyncio.gather(feed_task, return_exceptions=True)
@@ -102,9 +135,10 @@ async def _end_to_end(recording: list[RecordedFrame], db: Path, flush_rows: int)
         " UNION ALL SELECT ingest_seq, epoch_ns(ts_recv) FROM trades"
         " UNION ALL SELECT ingest_seq, epoch_ns(ts_recv) FROM quotes"
     )
-    await server.stop()
+    parent.send("stop")
+    venue_proc.join(30)
     astore.close()
-    frames = session.stats.frames - baseline_frames
+    frames = session.stats.frames
     seconds = (ended_ns - started_ns) / 1e9
     latency = _latency(rows, writer, started_ns, ended_ns)
     return {
@@ -224,13 +258,23 @@ def main() -> None:
     parser.add_argument("--flush-rows", type=int, default=20_000)
     args = parser.parse_args()
     pinned = _pin_one_core()
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    server_cpu = (cpus[0] + 1) % (os.cpu_count() or 1)
     recording = synthesize(seed=1, seconds=args.seconds, updates_per_s=args.rate, reset_at=None)
     server = BybitServer(recording, speed=0.0)
+    for frame in recording:  # the initial state; clients get it as snapshots on subscribe
+        if frame.at_ms == 0:
+            server.observe(frame)
+    streams = sorted({f.stream for f in recording if f.stream.startswith("book:")})
+    initial = [text for stream in streams for text in server.snapshot_frames(stream)]
     texts = [server.render(f) for f in recording if f.at_ms > 0]
     with tempfile.TemporaryDirectory() as tmp:
-        parse_only = _parse_only(texts)
-        e2e = asyncio.run(_end_to_end(recording, Path(tmp) / "e2e.duckdb", args.flush_rows))
-        initial = [server.render(f) for f in recording if f.at_ms == 0]
+        parse_only = _parse_only(initial + texts)
+        e2e = asyncio.run(
+            _end_to_end(
+                args.seconds, args.rate, Path(tmp) / "e2e.duckdb", args.flush_rows, server_cpu
+            )
+        )
         naive = _naive(initial + texts[: args.naive_frames], Path(tmp) / "naive.duckdb")
     result = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",

@@ -208,7 +208,7 @@ def venue_server(
     """Serve a recorded session over a venue's real protocol on localhost (tests, demos)."""
     from divergence.venue_servers import build_server
 
-    configure_logging("INFO")
+    configure_logging("WARNING")  # stdout's first line is the URL (scripts read it)
 
     async def run() -> None:
         server = build_server(
