@@ -149,6 +149,21 @@ class FeedEvent(_Event, frozen=True, kw_only=True, tag="feed"):
     value: float = 0.0
 
 
+def feed_event(
+    venue: str, ts: int, stream: str, kind: FeedEventKind, detail: str = "", value: float = 0.0
+) -> FeedEvent:
+    """A :class:`FeedEvent` at local time ``ts`` (both timestamps), detail capped at 500."""
+    return FeedEvent(
+        ts_event=ts,
+        ts_recv=ts,
+        venue=venue,
+        stream=stream,
+        event=kind,
+        detail=detail[:500],
+        value=value,
+    )
+
+
 class Heartbeat(_Event, frozen=True, kw_only=True, tag="heartbeat"):
     """A venue clock tick with no market content; advances the feed's watermark."""
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from divergence.clock import NS_PER_SECOND
-from divergence.events import BookUpdate, FeedEvent, FeedEventKind, Level, Quote
+from divergence.events import BookUpdate, FeedEvent, FeedEventKind, Level, Quote, feed_event
 from divergence.venues.contract import BookSpec
 
 
@@ -234,12 +234,4 @@ class BookKeeper:
     def _event(
         self, ts: int, symbol: str, kind: FeedEventKind, detail: str, value: float = 0.0
     ) -> FeedEvent:
-        return FeedEvent(
-            ts_event=ts,
-            ts_recv=ts,
-            venue=self.venue,
-            stream=f"book:{symbol}",
-            event=kind,
-            detail=detail,
-            value=value,
-        )
+        return feed_event(self.venue, ts, f"book:{symbol}", kind, detail, value)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from divergence.events import BookUpdate, Event, FeedEvent, FeedEventKind, Trade
+from divergence.events import BookUpdate, Event, FeedEvent, FeedEventKind, Trade, feed_event
 from divergence.feeds.books import BookKeeper
 from divergence.feeds.process import process_frame
 from divergence.quarantine import QuarantineRecord
@@ -88,12 +88,4 @@ class FramePipeline:
     def _event(
         self, ts: int, stream: str, kind: FeedEventKind, detail: str, value: float = 0.0
     ) -> FeedEvent:
-        return FeedEvent(
-            ts_event=ts,
-            ts_recv=ts,
-            venue=self.venue,
-            stream=stream,
-            event=kind,
-            detail=detail,
-            value=value,
-        )
+        return feed_event(self.venue, ts, stream, kind, detail, value)

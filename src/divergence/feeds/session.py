@@ -44,7 +44,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from divergence.bus import Bus
 from divergence.catalog import Venue
 from divergence.clock import NS_PER_SECOND, now_ns
-from divergence.events import Event, FeedEvent, FeedEventKind
+from divergence.events import Event, FeedEvent, FeedEventKind, feed_event
 from divergence.feeds.books import BookStatus
 from divergence.feeds.pipeline import FramePipeline, PipelineOutput
 from divergence.sessions import session_at
@@ -454,15 +454,7 @@ class FeedSession:
     def _event(
         self, ts: int, stream: str, kind: FeedEventKind, detail: str, value: float = 0.0
     ) -> FeedEvent:
-        return FeedEvent(
-            ts_event=ts,
-            ts_recv=ts,
-            venue=self.venue.id,
-            stream=stream,
-            event=kind,
-            detail=detail[:500],
-            value=value,
-        )
+        return feed_event(self.venue.id, ts, stream, kind, detail, value)
 
     def _notify(self) -> None:
         """Wake every :meth:`wait_for` (they re-check their predicate)."""

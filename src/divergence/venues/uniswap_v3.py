@@ -53,7 +53,7 @@ from msgspec.structs import replace
 
 from divergence.catalog import Catalog, Venue
 from divergence.errors import ConfigError, FeedError, QuarantineError
-from divergence.events import Event, FeedEvent, FeedEventKind, PoolState, Trade
+from divergence.events import Event, FeedEvent, FeedEventKind, PoolState, Trade, feed_event
 from divergence.venues import evm_rpc as rpc
 from divergence.venues.contract import AdapterSpec, BookSpec, split_stream
 from divergence.venues.uniswap_v3_math import PoolMath, SwapWords, decode_swap_data
@@ -362,15 +362,7 @@ class UniswapV3Adapter:
     def _feed(
         self, ts: int, stream: str, kind: FeedEventKind, detail: str, value: float
     ) -> FeedEvent:
-        return FeedEvent(
-            ts_event=ts,
-            ts_recv=ts,
-            venue=self.venue.id,
-            stream=stream,
-            event=kind,
-            detail=detail,
-            value=value,
-        )
+        return feed_event(self.venue.id, ts, stream, kind, detail, value)
 
 
 def _listings(venue: Venue, catalog: Catalog) -> list[PoolListing]:
