@@ -51,9 +51,12 @@ class VenueSettings(BaseModel):
     The stale-stream watchdog is separate from the transport keepalive. A stream is
     *stale* when it has been silent longer than its threshold: ``stale_factor`` times
     the inter-message gap learned for that stream (a slow exponential average), but
-    never less than ``stale_min_s`` (or the session's entry in ``stale_after_s``) and
-    never more than ``stale_max_s``. So an illiquid symbol that trades once a minute is
-    not flagged after five seconds, while a book that stopped ticking is. The socket as a
+    never less than a floor and
+    never more than ``stale_max_s``. The floor is the session's entry in
+    ``stale_after_s``, else ``stale_min_s``, else the adapter's floor for the channel
+    (``AdapterSpec.stale_min_s``: trades and chain logs are sparser than books). So an
+    illiquid symbol that trades once a minute is not flagged after five seconds, while a
+    book that stopped ticking is. The socket as a
     whole is *silent* when no frame at all (data, heartbeat or ping reply) arrived for
     ``silence_timeout_s``: it is closed and reconnected.
     """
@@ -68,7 +71,7 @@ class VenueSettings(BaseModel):
     silence_timeout_s: float = Field(default=30.0, gt=0)
     backoff_initial_s: float = Field(default=0.25, gt=0)
     backoff_max_s: float = Field(default=30.0, gt=0)
-    stale_min_s: float = Field(default=5.0, gt=0)
+    stale_min_s: float | None = Field(default=None, gt=0)
     stale_max_s: float = Field(default=900.0, gt=0)
     stale_factor: float = Field(default=20.0, ge=1)
     stale_after_s: dict[Literal["pre", "regular", "post", "overnight", "closed"], float] = Field(

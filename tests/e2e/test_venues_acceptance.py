@@ -103,7 +103,6 @@ def test_serve_three_venues_recovers_from_a_killed_server(
             f'rest_url = "http://127.0.0.1:{port}"',
             "backoff_initial_s = 0.1",
             "backoff_max_s = 0.5",
-            "stale_min_s = 30",
         ]
     config = tmp_path / "venues.toml"
     config.write_text("\n".join(lines) + "\n")

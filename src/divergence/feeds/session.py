@@ -50,7 +50,7 @@ from divergence.feeds.pipeline import FramePipeline, PipelineOutput
 from divergence.sessions import session_at
 from divergence.settings import VenueSettings
 from divergence.store.archive import ArchiveWriter
-from divergence.venues.contract import split_stream, stream_of
+from divergence.venues.contract import DEFAULT_STALE_MIN_S, split_stream, stream_of
 from divergence.venues.registry import Adapter
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,10 @@ class StreamStats:
     rate_per_s: float = 0.0
     _rate_mark: tuple[float, int] = (0.0, 0)
 
-    def threshold_s(self, settings: VenueSettings, session: str) -> float:
-        floor = settings.stale_after_s.get(session, settings.stale_min_s)  # type: ignore[call-overload]
+    def threshold_s(self, settings: VenueSettings, session: str, default_floor: float) -> float:
+        floor = settings.stale_after_s.get(session)  # type: ignore[call-overload]
+        if floor is None:
+            floor = settings.stale_min_s or default_floor
         learned = settings.stale_factor * self.gap_ewma_s if self.gap_ewma_s else 0.0
         return float(min(max(floor, learned), max(settings.stale_max_s, floor)))
 
@@ -363,7 +365,8 @@ class FeedSession:
     # ---------------------------------------------------------------- watchdog
     async def _watchdog(self, ws: ClientConnection) -> None:
         """Check every stream's silence against its threshold, about ten times a threshold."""
-        tick = max(0.05, min(1.0, self.settings.stale_min_s / 4))
+        floors = [self._floor(name) for name in self.stats.streams] or [DEFAULT_STALE_MIN_S]
+        tick = max(0.05, min(1.0, min(floors) / 4))
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(tick)
@@ -375,7 +378,7 @@ class FeedSession:
                     continue
                 last = stream.last_recv_ns or self._connected_ns
                 silent_s = (now - last) / NS_PER_SECOND
-                limit = stream.threshold_s(self.settings, session)
+                limit = stream.threshold_s(self.settings, session, self._floor(name))
                 if silent_s <= limit:
                     continue
                 stream.state = "stale"
@@ -388,6 +391,12 @@ class FeedSession:
                 if self.settings.resubscribe_stale:
                     await self._resync(name, "stale")
                 self._notify()
+
+    def _floor(self, stream: str) -> float:
+        channel, _ = split_stream(stream)
+        return self.settings.stale_min_s or self.adapter.spec.stale_min_s.get(
+            channel, DEFAULT_STALE_MIN_S
+        )
 
     @staticmethod
     def _sample_rate(stream: StreamStats, now: float) -> None:

@@ -85,7 +85,11 @@ class BybitAdapter:
     """Parses Bybit v5 public spot for one venue's catalog listings."""
 
     spec = AdapterSpec(
-        url=URL, ping_interval_s=20.0, ping_message=PING_MESSAGE, max_topics_per_request=MAX_TOPICS
+        url=URL,
+        ping_interval_s=20.0,
+        ping_message=PING_MESSAGE,
+        max_topics_per_request=MAX_TOPICS,
+        stale_min_s={"book": 10.0, "quote": 10.0, "trade": 300.0, "fx": 60.0},
     )
     discovery_path = DISCOVERY_PATH
     rest_url = REST_URL

@@ -16,8 +16,8 @@ Streams
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from divergence.events import (
@@ -74,13 +74,21 @@ class AdapterSpec:
       lets the runtime tell a silent socket from a quiet market.
     - ``max_topics_per_request``: the venue's limit of topics in one subscribe request;
       ``subscribe_messages`` must respect it (the guard tests check).
+    - ``stale_min_s``: per channel, the stale-watchdog floor (docs/venues.md).
     """
 
     url: str
     ping_interval_s: float | None = None
     ping_message: str | None = None
     max_topics_per_request: int = 10
+    stale_min_s: Mapping[Channel, float] = field(default_factory=dict)
+    """Per channel, the shortest silence that may count as stale before a cadence is
+    learned (trades and chain logs are sparse; books tick). Settings
+    ``venues.<id>.stale_min_s`` overrides it for every channel."""
 
+
+DEFAULT_STALE_MIN_S = 5.0
+"""The floor of a channel the adapter gives none for."""
 
 _CHANNEL_OF: dict[type, Channel] = {
     BookUpdate: "book",

@@ -91,6 +91,7 @@ class KrakenAdapter:
         ping_interval_s=PING_INTERVAL_S,
         ping_message=f'{{"method":"ping","req_id":{PING_REQ_ID}}}',
         max_topics_per_request=MAX_SYMBOLS_PER_REQUEST,
+        stale_min_s={"book": 10.0, "quote": 10.0, "trade": 300.0, "fx": 120.0},
     )
     rest_url = REST_URL
     discovery_path = DISCOVERY_PATH

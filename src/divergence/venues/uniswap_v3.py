@@ -98,7 +98,11 @@ class UniswapV3Adapter:
     """Parses Uniswap v3 ``Swap`` logs of the catalog's pools on one chain."""
 
     spec = AdapterSpec(
-        url="", ping_interval_s=15.0, ping_message=PING_MESSAGE, max_topics_per_request=1
+        url="",
+        ping_interval_s=15.0,
+        ping_message=PING_MESSAGE,
+        max_topics_per_request=1,
+        stale_min_s={"pool": 600.0, "trade": 600.0},
     )
     """No default URL: the node endpoint comes from settings ``venues.<id>.url``."""
 

@@ -24,6 +24,7 @@ def test_bybit_spec_declares_spot_endpoint_ping_and_topic_limit() -> None:
         ping_interval_s=20.0,
         ping_message='{"op":"ping","req_id":"ping"}',
         max_topics_per_request=10,
+        stale_min_s={"book": 10.0, "quote": 10.0, "trade": 300.0, "fx": 60.0},
     )
     assert json.loads(BybitAdapter.spec.ping_message or "") == {"op": "ping", "req_id": "ping"}
     assert BybitAdapter.discovery_path == "/v5/market/instruments-info?category=spot"
