@@ -180,10 +180,15 @@ def test_serve_three_venues_recovers_from_a_killed_server(
             "SELECT venue, venue_symbol, CAST(multiplier AS VARCHAR) FROM venue_listings"
             " WHERE in_catalog ORDER BY venue, venue_symbol"
         ).fetchall()
+        history = con.sql(
+            "SELECT source, CAST(multiplier AS VARCHAR) FROM multiplier_history"
+            " WHERE instrument_id = 'AAPLx@bybit' AND source LIKE 'venue:%'"
+        ).fetchall()
     assert counts["kraken"] > 0 and counts["bybit"] > 0
     assert pools is not None and pools[0] > 0
     kinds = [row[0] for row in outage]
     assert kinds[:3] == ["connect", "disconnect", "connect"]
     assert outage[2][2] > 0 and "down" in outage[2][1]  # seconds down, stated in the detail
     assert ("bybit", "AAPLXUSDT", "1.003269012539818700") in listings
+    assert history == [("venue:bybit", "1.003269012539818700")]
     assert any(v == "kraken" and s == "AAPLx/USD" for v, s, _ in listings)
