@@ -156,6 +156,19 @@ class ProtocolServer:
         """The text sent instead of ``text`` after :meth:`corrupt_next` (e.g. a bad checksum)."""
         return text
 
+    def on_connect(self, conn: Connection) -> list[str]:
+        """Frames the venue sends first on every new connection (default: none)."""
+        return []
+
+    def wants(self, conn: Connection, frame: RecordedFrame) -> bool:
+        """Whether ``conn`` receives ``frame`` (default: it subscribed to its stream)."""
+        return frame.stream in conn.streams
+
+    def frames_for(self, conn: Connection, frame: RecordedFrame, text: str) -> list[str]:
+        """What ``conn`` is sent for ``frame`` rendered as ``text`` (default: ``[text]``;
+        JSON-RPC wraps it once per matching subscription id)."""
+        return [text]
+
     def initial_state_done(self) -> None:
         """Called after the ``at_ms == 0`` frames were observed (at start, and per loop)."""
 
@@ -300,6 +313,8 @@ class ProtocolServer:
     async def _serve(self, ws: ServerConnection) -> None:
         conn = Connection(ws)
         self.connections.add(conn)
+        for text in self.on_connect(conn):
+            self.send(conn, text)
         writer = asyncio.create_task(self._write(conn))
         self._writers.add(writer)
         self._notify()
@@ -360,15 +375,21 @@ class ProtocolServer:
         if self._skip[frame.stream] > 0:
             self._skip[frame.stream] -= 1
             return
+        corrupt = self._corrupt[frame.stream] > 0
         text: str | None = None
-        for conn in self.connections:
-            if frame.stream in conn.streams and not conn.muted:
-                if text is None:
-                    text = self.render(frame)
-                    if self._corrupt[frame.stream] > 0:
-                        self._corrupt[frame.stream] -= 1
-                        text = self.corrupt(frame, text)
-                self.send(conn, text)
+        sent = False
+        for conn in list(self.connections):
+            if conn.muted or not self.wants(conn, frame):
+                continue
+            if text is None:
+                text = self.render(frame)
+                if corrupt:
+                    text = self.corrupt(frame, text)
+            for out in self.frames_for(conn, frame, text):
+                self.send(conn, out)
+                sent = True
+        if sent and corrupt:
+            self._corrupt[frame.stream] -= 1
 
     async def _drain(self) -> None:
         """With speed 0, let the writers catch up so queues stay bounded."""

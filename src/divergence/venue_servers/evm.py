@@ -288,24 +288,18 @@ class EvmRpcServer(ProtocolServer):
         data: str = frame.frame["data"]
         return text.replace(data, data[:-64])
 
-    def _deliver(self, frame: RecordedFrame) -> None:
-        """Notify every subscription whose filter matches the log (per-connection sub ids)."""
-        if self._skip[frame.stream] > 0:
-            self._skip[frame.stream] -= 1
-            return
+    def wants(self, conn: Connection, frame: RecordedFrame) -> bool:
+        return bool(conn.state.get("subs"))
+
+    def frames_for(self, conn: Connection, frame: RecordedFrame, text: str) -> list[str]:
+        """One notification per subscription whose filter matches the log (own sub ids)."""
         assert self._current is not None and self._current[0] is frame, "observe() first"
-        log, text = self._current[1], self.render(frame)
-        corrupt = self._corrupt[frame.stream] > 0
-        if corrupt:
-            text = self.corrupt(frame, text)
-        sent = False
-        for conn in list(self.connections):
-            for sub_id, log_filter in conn.state.get("subs", {}).items():
-                if not conn.muted and log_filter.matches(log):
-                    self.send(conn, _notification(sub_id, text))
-                    sent = True
-        if sent and corrupt:
-            self._corrupt[frame.stream] -= 1
+        log = self._current[1]
+        return [
+            _notification(sub_id, text)
+            for sub_id, log_filter in conn.state.get("subs", {}).items()
+            if log_filter.matches(log)
+        ]
 
     def mine(self, blocks: int = 1) -> list[Log]:
         """Produce the next ``blocks`` recorded blocks now; returns their logs as produced.

@@ -41,8 +41,6 @@ from typing import Any
 
 import msgspec
 import orjson
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
 from divergence.catalog import Catalog, load_catalog
 from divergence.clock import now_ns, parse_rfc3339_ns
@@ -245,7 +243,8 @@ class KrakenServer(ProtocolServer):
                 await self._heartbeat_task
         await super().stop()
 
-    async def _serve(self, ws: ServerConnection) -> None:
+    def on_connect(self, conn: Connection) -> list[str]:
+        """Kraken's first frame on every connection, before any reply: ``status``."""
         self.connection_id += 1
         status = {
             "channel": "status",
@@ -259,11 +258,7 @@ class KrakenServer(ProtocolServer):
                 }
             ],
         }
-        try:  # Kraken's first frame on every connection, before any reply
-            await ws.send(orjson.dumps(status).decode())
-        except ConnectionClosed:
-            return
-        await super()._serve(ws)
+        return [orjson.dumps(status).decode()]
 
     def send(self, conn: Connection, text: str) -> None:
         conn.state["last_sent"] = asyncio.get_running_loop().time()
