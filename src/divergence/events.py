@@ -17,7 +17,7 @@ Conventions:
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
 import msgspec
 
@@ -115,8 +115,6 @@ class SessionState(_Event, frozen=True, kw_only=True, tag="session"):
 FeedEventKind = Literal[
     "connect",
     "disconnect",
-    "subscribed",
-    "subscribe_failed",
     "gap",
     "checksum_mismatch",
     "book_invalid",
@@ -131,7 +129,7 @@ FeedEventKind = Literal[
     "backfill",
     "duplicate",
 ]
-FEED_EVENT_KINDS: tuple[str, ...] = FeedEventKind.__args__  # type: ignore[attr-defined]
+FEED_EVENT_KINDS: tuple[str, ...] = get_args(FeedEventKind)
 
 
 class FeedEvent(_Event, frozen=True, kw_only=True, tag="feed"):

@@ -99,10 +99,10 @@ class Runtime:
             await self.sim.start()
         for venue_id in venues:
             self.feeds.append(self._feed_for(venue_id))
-        await self._discover()
         self._producers = [
             asyncio.create_task(feed.run(), name=f"feed-{feed.venue.id}") for feed in self.feeds
         ]
+        self._producers.append(asyncio.create_task(self._discover(), name="discovery"))
         self._producers.append(asyncio.create_task(self._watch_drops(), name="drop-watch"))
         if self.sim is not None:
             await self.sim.wait_subscribed(venues, timeout=10.0)
@@ -151,17 +151,18 @@ class Runtime:
         log.info("runtime stopped")
 
     async def _discover(self) -> None:
-        """Fetch each feed's REST instrument list into ``venue_listings`` (best effort)."""
-        frames = []
+        """Fetch every feed's REST instrument list into ``venue_listings``, concurrently and
+        beside the feeds (best effort: a slow or dead REST API never delays streaming)."""
+        fetches = []
         for feed in self.feeds:
             venue_settings = self.settings.venues.get(feed.venue.id, VenueSettings())
-            if not venue_settings.discover:
-                continue
-            frame = await discover_listings(
-                feed.venue, feed.adapter, self.catalog, rest_url=venue_settings.rest_url
-            )
-            if frame is not None:
-                frames.append(frame)
+            if venue_settings.discover:
+                fetches.append(
+                    discover_listings(
+                        feed.venue, feed.adapter, self.catalog, rest_url=venue_settings.rest_url
+                    )
+                )
+        frames = [frame for frame in await asyncio.gather(*fetches) if frame is not None]
         if frames:
             rows = pl.concat(frames)
             await self.store.write(lambda s: s.append("venue_listings", rows))

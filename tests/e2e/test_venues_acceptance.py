@@ -169,9 +169,9 @@ def test_serve_three_venues_recovers_from_a_killed_server(
 
     with duckdb.connect(str(tmp_path / "venues.duckdb"), read_only=True) as con:
         counts = dict(con.sql("SELECT venue, count(*) FROM book_levels GROUP BY venue").fetchall())
-        pools = con.sql(
-            "SELECT count(*) FROM pool_states WHERE venue = 'uniswap-eth'"
-        ).fetchall()[0]
+        pools = con.sql("SELECT count(*) FROM pool_states WHERE venue = 'uniswap-eth'").fetchall()[
+            0
+        ]
         outage = con.sql(
             "SELECT event, detail, value FROM feed_events WHERE venue = 'bybit'"
             " AND event IN ('connect', 'disconnect') ORDER BY ingest_seq"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from divergence.feeds.session import StreamStats
+from divergence.feeds.health import StreamStats
 from divergence.settings import VenueSettings
 
 

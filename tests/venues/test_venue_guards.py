@@ -14,7 +14,7 @@ from divergence.catalog import load_catalog
 from divergence.content import recordings_dir
 from divergence.feeds import books, pipeline, session
 from divergence.venue_servers import SERVER_GROUP
-from divergence.venue_servers.base import load_recording
+from divergence.venue_servers.recording import load_recording
 from divergence.venues.contract import stream_of
 from divergence.venues.registry import ADAPTER_GROUP, load_adapter
 

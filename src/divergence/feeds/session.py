@@ -34,8 +34,6 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -46,6 +44,7 @@ from divergence.catalog import Venue
 from divergence.clock import NS_PER_SECOND, now_ns
 from divergence.events import Event, FeedEvent, FeedEventKind, feed_event
 from divergence.feeds.books import BookStatus
+from divergence.feeds.health import FeedStats, StreamStats
 from divergence.feeds.pipeline import FramePipeline, PipelineOutput
 from divergence.sessions import session_at
 from divergence.settings import VenueSettings
@@ -55,76 +54,8 @@ from divergence.venues.registry import Adapter
 
 log = logging.getLogger(__name__)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-StreamState = Literal["waiting", "live", "stale", "invalid"]
-FeedState = Literal["connecting", "up", "down"]
-_EWMA = 0.1
-"""Weight of the newest gap in a stream's learned cadence."""
 _WARN_EVERY_S = 10.0
 """At most one backpressure feed event per this many seconds."""
-
-
-@dataclass
-class StreamStats:
-    """One stream's health: state, last message, learned cadence, rate."""
-
-    state: StreamState = "waiting"
-    messages: int = 0
-    last_recv_ns: int | None = None
-    gap_ewma_s: float | None = None
-    stale_since_ns: int | None = None
-    stale_periods: int = 0
-    rate_per_s: float = 0.0
-    _rate_mark: tuple[float, int] = (0.0, 0)
-
-    def threshold_s(self, settings: VenueSettings, session: str, default_floor: float) -> float:
-        floor = settings.stale_after_s.get(session)  # type: ignore[call-overload]
-        if floor is None:
-            floor = settings.stale_min_s or default_floor
-        learned = settings.stale_factor * self.gap_ewma_s if self.gap_ewma_s else 0.0
-        return float(min(max(floor, learned), max(settings.stale_max_s, floor)))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "messages": self.messages,
-            "last_recv_ns": self.last_recv_ns,
-            "learned_gap_s": None if self.gap_ewma_s is None else round(self.gap_ewma_s, 6),
-            "stale_periods": self.stale_periods,
-            "rate_per_s": round(self.rate_per_s, 3),
-        }
-
-
-@dataclass
-class FeedStats:
-    """Counters of one feed, as shown by ``/api/feeds`` and ``/health``."""
-
-    state: FeedState = "connecting"
-    connected: bool = False
-    connects: int = 0
-    connect_failures: int = 0
-    disconnects: int = 0
-    reconnects: int = 0
-    silent_restarts: int = 0
-    frames: int = 0
-    events: int = 0
-    quarantined: int = 0
-    quarantine_reasons: dict[str, int] = field(default_factory=dict)
-    gaps: int = 0
-    checksum_mismatches: int = 0
-    resyncs: int = 0
-    stale_periods: int = 0
-    backpressure_s: float = 0.0
-    last_frame_ns: int | None = None
-    last_event_ts: int | None = None
-    last_error: str | None = None
-    down_since_ns: int | None = None
-    streams: dict[str, StreamStats] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "streams"}
-        out["quarantine_reasons"] = dict(self.quarantine_reasons)
-        out["streams"] = {name: s.as_dict() for name, s in sorted(self.streams.items())}
-        return out
 
 
 def backoff_delay(attempt: int, *, initial: float, maximum: float, rng: random.Random) -> float:
@@ -254,7 +185,7 @@ class FeedSession:
         detail = self.url
         if stats.down_since_ns:
             detail += f"; down {outage:.3f} s, {stats.connect_failures} failed attempts"
-        stats.connected, stats.state, stats.down_since_ns = True, "up", None
+        stats.state, stats.down_since_ns = "up", None
         stats.connects += 1
         for stream in stats.streams.values():
             stream.state = "waiting"
@@ -331,20 +262,14 @@ class FeedSession:
         state = self.stats.streams.get(stream)
         if state is None:  # a stream the adapter did not declare: watch it anyway
             state = self.stats.streams[stream] = StreamStats()
-        if state.last_recv_ns is not None:
-            gap = (ts_recv - state.last_recv_ns) / NS_PER_SECOND
-            state.gap_ewma_s = (
-                gap if state.gap_ewma_s is None else ((1 - _EWMA) * state.gap_ewma_s + _EWMA * gap)
-            )
-        state.messages += 1
-        state.last_recv_ns = ts_recv
+        was_stale_since = state.stale_since_ns if state.state == "stale" else None
+        state.observe(ts_recv)
         events: list[Event] = []
-        if state.state == "stale" and state.stale_since_ns is not None:
-            seconds = (ts_recv - state.stale_since_ns) / NS_PER_SECOND
+        if was_stale_since is not None:
+            seconds = (ts_recv - was_stale_since) / NS_PER_SECOND
             events.append(
                 self._event(ts_recv, stream, "fresh", f"stale for {seconds:.3f} s", seconds)
             )
-        state.stale_since_ns = None
         channel, symbol = split_stream(stream)
         invalid = channel == "book" and self.book_status(symbol) is not BookStatus.VALID
         state.state = "invalid" if invalid else "live"
@@ -373,7 +298,7 @@ class FeedSession:
             now = now_ns()
             session = session_at(now)
             for name, stream in self.stats.streams.items():
-                self._sample_rate(stream, loop.time())
+                stream.sample_rate(loop.time())
                 if stream.state == "stale":
                     continue
                 last = stream.last_recv_ns or self._connected_ns
@@ -397,18 +322,6 @@ class FeedSession:
         return self.settings.stale_min_s or self.adapter.spec.stale_min_s.get(
             channel, DEFAULT_STALE_MIN_S
         )
-
-    @staticmethod
-    def _sample_rate(stream: StreamStats, now: float) -> None:
-        mark_time, mark_count = stream._rate_mark
-        if mark_time == 0.0:
-            stream._rate_mark = (now, stream.messages)
-            return
-        elapsed = now - mark_time
-        if elapsed >= 1.0:
-            instant = (stream.messages - mark_count) / elapsed
-            stream.rate_per_s = 0.7 * stream.rate_per_s + 0.3 * instant
-            stream._rate_mark = (now, stream.messages)
 
     async def _resync(self, stream: str, why: str) -> None:
         ws = self._ws
@@ -439,7 +352,7 @@ class FeedSession:
     async def _lost(self, exc: BaseException) -> None:
         stats = self.stats
         was_up = stats.connected
-        stats.connected, stats.state = False, "down"
+        stats.state = "down"
         stats.last_error = _describe(exc)
         self._ws = None
         ts = now_ns()

@@ -3,7 +3,8 @@
 Tests, benchmarks and acceptance runs point the real adapters at these on 127.0.0.1. Each
 server class registers in the ``divergence.venue_servers`` entry point group under its
 adapter's name, and declares ``RECORDING`` (its session file in ``ingest/recordings/``)
-and ``REST`` (recorded REST responses by path) in its module.
+and ``REST`` (recorded REST responses by path, which the server loads itself with
+:func:`~divergence.venue_servers.recording.load_rest`) in its module.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 from divergence.content import recordings_dir
 from divergence.errors import ConfigError
-from divergence.venue_servers.base import ProtocolServer, load_recording
+from divergence.venue_servers.base import ProtocolServer
+from divergence.venue_servers.recording import load_recording
 
 SERVER_GROUP = "divergence.venue_servers"
 
@@ -38,6 +40,4 @@ def build_server(adapter: str, *, recording: Path | None = None, **options: Any)
     module = importlib.import_module(cls.__module__)
     path = recording or recordings_dir() / module.RECORDING
     server: ProtocolServer = cls(load_recording(path), **options)
-    for route, name in getattr(module, "REST", {}).items():
-        server.rest_responses.setdefault(route, (recordings_dir() / name).read_bytes())
     return server

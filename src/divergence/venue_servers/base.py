@@ -36,7 +36,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -45,47 +44,10 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from divergence.errors import ConfigError, FeedError
+from divergence.errors import FeedError
+from divergence.venue_servers.recording import RecordedFrame
 
 log = logging.getLogger(__name__)
-
-
-class RecordedFrame(msgspec.Struct, frozen=True, kw_only=True):
-    """One line of a recording: when (ms from the start), which stream, what."""
-
-    at_ms: int
-    stream: str
-    frame: Any
-
-
-def load_recording(path: Path) -> list[RecordedFrame]:
-    """Read a recording (JSON Lines of :class:`RecordedFrame`); errors name the line."""
-    decoder = msgspec.json.Decoder(RecordedFrame)
-    frames: list[RecordedFrame] = []
-    try:
-        lines = path.read_bytes().splitlines()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read recording: {exc}", key="recording", source=str(path)
-        ) from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.startswith(b"#"):
-            continue
-        try:
-            frames.append(decoder.decode(line))
-        except msgspec.DecodeError as exc:
-            raise ConfigError(f"line {number}: {exc}", key="recording", source=str(path)) from None
-    return frames
-
-
-def dump_recording(frames: Iterable[RecordedFrame], path: Path, *, header: str = "") -> None:
-    """Write a recording; ``header`` lines are written as ``#`` comments."""
-    encoder = msgspec.json.Encoder(order="sorted")
-    with path.open("wb") as out:
-        for line in header.splitlines():
-            out.write(b"# " + line.encode() + b"\n")
-        for frame in frames:
-            out.write(encoder.encode(frame) + b"\n")
 
 
 @dataclass(eq=False)
@@ -230,12 +192,6 @@ class ProtocolServer:
         except TimeoutError:
             missing = sorted(wanted - self._all_streams())
             raise FeedError(f"{self.venue}: not subscribed within {timeout} s: {missing}") from None
-
-    async def wait_connections(self, count: int, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        """Wait until at least ``count`` clients are connected."""
-        async with asyncio.timeout(timeout):
-            while len(self.connections) < count:
-                await self._wait_change()
 
     # -------------------------------------------------------------- faults
     async def drop_connections(self) -> int:

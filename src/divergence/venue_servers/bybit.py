@@ -44,9 +44,9 @@ import msgspec
 
 from divergence.clock import now_ns
 from divergence.content import recordings_dir
-from divergence.errors import ConfigError
-from divergence.venue_servers.base import Connection, ProtocolServer, RecordedFrame
+from divergence.venue_servers.base import Connection, ProtocolServer
 from divergence.venue_servers.bybit_synth import BASE_TS_MS, RECORDING, synthesize
+from divergence.venue_servers.recording import RecordedFrame, load_rest
 from divergence.venues.bybit import (
     BOOK_CHANNEL,
     BOOK_DEPTH,
@@ -145,7 +145,7 @@ class BybitServer(ProtocolServer):
         self.offered = frozenset(f.stream for f in recording)
         self.lap = 0
         self._conn_ids = itertools.count(1)
-        self.rest_responses = load_rest(rest_dir or recordings_dir())
+        self.rest_responses = load_rest(REST, rest_dir or recordings_dir())
 
     # ------------------------------------------------------------------ hooks
     async def handle_request(self, conn: Connection, text: str) -> None:
@@ -278,16 +278,3 @@ def _shift(obj: Any, shift: int) -> None:
         for item in data:
             if isinstance(item, dict) and "T" in item:
                 item["T"] += shift
-
-
-def load_rest(folder: Path) -> dict[str, bytes]:
-    """The ``REST`` bodies from ``folder``, by path; a missing file names itself."""
-    bodies: dict[str, bytes] = {}
-    for path, name in REST.items():
-        try:
-            bodies[path] = (folder / name).read_bytes()
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read {name}: {exc}", key="rest", source=str(folder)
-            ) from None
-    return bodies

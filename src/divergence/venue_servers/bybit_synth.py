@@ -33,7 +33,7 @@ import msgspec
 
 from divergence.catalog import Catalog, load_catalog
 from divergence.content import recordings_dir
-from divergence.venue_servers.base import RecordedFrame, dump_recording
+from divergence.venue_servers.recording import RecordedFrame, dump_recording
 from divergence.venues.bybit import BOOK_CHANNEL, BOOK_DEPTH, TICKER_CHANNEL, TRADE_CHANNEL
 
 BASE_TS_MS = 1_772_463_600_000

@@ -37,13 +37,9 @@ import msgspec
 from divergence.clock import NS_PER_SECOND
 from divergence.content import recordings_dir
 from divergence.errors import DivergenceError
-from divergence.venue_servers.base import (
-    Connection,
-    ProtocolServer,
-    RecordedFrame,
-    dump_recording,
-)
+from divergence.venue_servers.base import Connection, ProtocolServer
 from divergence.venue_servers.evm_synth import synthesize
+from divergence.venue_servers.recording import RecordedFrame, dump_recording
 
 RECORDING = "uniswap_v3.jsonl"
 REST: dict[str, str] = {}

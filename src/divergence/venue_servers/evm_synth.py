@@ -27,7 +27,7 @@ from typing import Any
 
 from divergence.catalog import Catalog, Token, load_catalog
 from divergence.content import recordings_dir
-from divergence.venue_servers.base import RecordedFrame
+from divergence.venue_servers.recording import RecordedFrame
 from divergence.venues.uniswap_v3 import SWAP_TOPIC
 from divergence.venues.uniswap_v3_math import Q96, Q192
 

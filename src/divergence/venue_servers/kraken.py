@@ -46,12 +46,7 @@ from divergence.catalog import Catalog, load_catalog
 from divergence.clock import now_ns, parse_rfc3339_ns
 from divergence.content import recordings_dir
 from divergence.events import Level
-from divergence.venue_servers.base import (
-    Connection,
-    ProtocolServer,
-    RecordedFrame,
-    dump_recording,
-)
+from divergence.venue_servers.base import Connection, ProtocolServer
 from divergence.venue_servers.kraken_assetpairs import asset_pairs_body
 from divergence.venue_servers.kraken_market import (
     BASE_NS,
@@ -61,6 +56,7 @@ from divergence.venue_servers.kraken_market import (
     rfc3339_us,
 )
 from divergence.venue_servers.kraken_market import synthesize as _synthesize
+from divergence.venue_servers.recording import RecordedFrame, dump_recording, load_rest
 from divergence.venues.kraken import BOOK_DEPTHS, DISCOVERY_PATH, kraken_checksum
 
 RECORDING = "kraken_v2.jsonl"
@@ -176,10 +172,7 @@ class KrakenServer(ProtocolServer):
         self.connection_id = 0
         self._snapshot_wanted = True
         self._heartbeat_task: asyncio.Task[None] | None = None
-        rest_dir = rest_dir or recordings_dir()
-        for path, name in REST.items():
-            with contextlib.suppress(FileNotFoundError):
-                self.rest_responses[path] = (rest_dir / name).read_bytes()
+        self.rest_responses = load_rest(REST, rest_dir or recordings_dir())
 
     # ----------------------------------------------------------- state
     def observe(self, frame: RecordedFrame) -> None:

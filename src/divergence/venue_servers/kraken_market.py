@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from divergence.catalog import Catalog
-from divergence.venue_servers.base import RecordedFrame
+from divergence.venue_servers.recording import RecordedFrame
 
 BASE_NS = 1_786_372_200_000_000_000
 """2026-08-10T14:30:00Z, a Monday in US regular hours: the recording's time origin."""

@@ -21,8 +21,8 @@ from divergence.catalog import (
     load_catalog,
 )
 from divergence.content import recordings_dir
-from divergence.venue_servers.base import RecordedFrame, load_recording
 from divergence.venue_servers.bybit import RECORDING, BybitServer
+from divergence.venue_servers.recording import RecordedFrame, load_recording
 from divergence.venues.bybit import BybitAdapter
 
 

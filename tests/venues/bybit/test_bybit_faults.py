@@ -8,57 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
 import pytest
 
-from divergence.bus import InProcessBus, Subscription
+from divergence.bus import InProcessBus
 from divergence.catalog import Catalog
-from divergence.events import Event, FeedEvent, FxRate, Quote, Trade
-from divergence.feeds.books import BookStatus
-from divergence.feeds.session import FeedSession, FeedStats
+from divergence.events import FxRate, Quote, Trade
+from divergence.feeds.session import FeedSession
 from divergence.settings import VenueSettings
-from divergence.venue_servers.base import RecordedFrame
 from divergence.venue_servers.bybit import BybitServer
 from divergence.venue_servers.bybit_synth import synthesize
+from divergence.venue_servers.recording import RecordedFrame
 from divergence.venues.bybit import BybitAdapter
+from venues.feed_harness import FAST, FeedHarness, running_feed
 
 SYMBOLS = ("AAPLXUSDT", "NVDAXUSDT", "TSLAXUSDT")
-FAST = {
-    "silence_timeout_s": 1.0,
-    "stale_min_s": 0.5,
-    "backoff_initial_s": 0.05,
-    "backoff_max_s": 0.2,
-}
-
-
-@dataclass
-class Harness:
-    server: BybitServer
-    session: FeedSession
-    sub: Subscription
-    seen: list[Event]
-
-    def drain(self) -> list[Event]:
-        while not self.sub.queue.empty():
-            self.seen.extend(self.sub.queue.get_nowait())
-        return self.seen
-
-    def feed(self, kind: str, stream: str | None = None) -> list[FeedEvent]:
-        return [
-            e
-            for e in self.drain()
-            if isinstance(e, FeedEvent)
-            and e.event == kind
-            and (stream is None or e.stream == stream)
-        ]
-
-    def books_valid(self) -> bool:
-        return all(self.session.book_status(s) is BookStatus.VALID for s in SYMBOLS)
-
-    async def until(self, predicate: Callable[[FeedStats], bool], timeout: float = 10) -> None:  # noqa: ASYNC109
-        await self.session.wait_for(predicate, timeout=timeout)
+Harness = FeedHarness
 
 
 @pytest.fixture
@@ -70,23 +36,11 @@ def settings() -> VenueSettings:
 async def harness(
     recording: list[RecordedFrame], bybit_catalog: Catalog, settings: VenueSettings
 ) -> AsyncIterator[Harness]:
-    server = BybitServer(recording, speed=4.0, loop=True)
-    await server.start()
-    server.start_streaming()
     venue = bybit_catalog.venues["bybit"]
-    bus = InProcessBus()
-    sub = bus.subscribe("events", maxsize=100_000)
-    session = FeedSession(
-        venue, BybitAdapter(venue, bybit_catalog), server.url, bus, None, settings=settings
-    )
-    task = asyncio.create_task(session.run())
-    h = Harness(server, session, sub, [])
-    await h.until(lambda st: st.connects >= 1 and h.books_valid())
-    yield h
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await server.stop()
+    adapter = BybitAdapter(venue, bybit_catalog)
+    server = BybitServer(recording, speed=4.0, loop=True)
+    async with running_feed(server, venue, adapter, settings, SYMBOLS) as h:
+        yield h
 
 
 async def test_bybit_session_streams_every_declared_stream(harness: Harness) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from divergence.catalog import Catalog
 from divergence.content import recordings_dir
-from divergence.venue_servers.base import RecordedFrame
 from divergence.venue_servers.bybit_synth import BASE_TS_MS, RECORDING, synthesize, write_recording
+from divergence.venue_servers.recording import RecordedFrame
 
 
 def test_bybit_recording_regenerates_byte_for_byte(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import msgspec
 
 from divergence.events import BookUpdate, Event, FxRate, Quote, Trade
 from divergence.feeds.pipeline import FramePipeline
-from divergence.venue_servers.base import RecordedFrame
+from divergence.venue_servers.recording import RecordedFrame
 from divergence.venues.bybit import BybitAdapter
 
 RECV0 = 1_772_463_600_000_000_000

@@ -14,8 +14,8 @@ from divergence.content import recordings_dir
 from divergence.events import BookUpdate, FeedEvent, FxRate, Trade
 from divergence.feeds.books import BookStatus
 from divergence.feeds.pipeline import FramePipeline
-from divergence.venue_servers.base import RecordedFrame
 from divergence.venue_servers.bybit import REST, BybitServer
+from divergence.venue_servers.recording import RecordedFrame
 from divergence.venues.bybit import DISCOVERY_PATH, BybitAdapter, discover
 
 SYMBOLS = ("AAPLXUSDT", "NVDAXUSDT", "TSLAXUSDT")

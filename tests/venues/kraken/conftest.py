@@ -6,8 +6,8 @@ import pytest
 
 from divergence.catalog import Catalog, Venue, load_catalog
 from divergence.content import recordings_dir
-from divergence.venue_servers.base import RecordedFrame, load_recording
 from divergence.venue_servers.kraken import RECORDING
+from divergence.venue_servers.recording import RecordedFrame, load_recording
 from divergence.venues.kraken import KrakenAdapter
 
 

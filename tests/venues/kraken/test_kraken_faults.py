@@ -9,58 +9,21 @@ subscribe of the one book.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
 import pytest
 
-from divergence.bus import InProcessBus, Subscription
 from divergence.catalog import Catalog
-from divergence.events import Event, FeedEvent, FxRate, Quote, Trade
-from divergence.feeds.books import BookStatus
-from divergence.feeds.session import FeedSession, FeedStats
+from divergence.events import FxRate, Quote, Trade
 from divergence.settings import VenueSettings
-from divergence.venue_servers.base import RecordedFrame
 from divergence.venue_servers.kraken import KrakenServer
+from divergence.venue_servers.recording import RecordedFrame
 from divergence.venues.kraken import KrakenAdapter
+from venues.feed_harness import FAST, FeedHarness, running_feed
 
 SYMBOLS = ("AAPLx/USD", "NVDAx/USD", "TSLAx/USD")
-FAST = {
-    "silence_timeout_s": 1.0,
-    "stale_min_s": 0.5,
-    "backoff_initial_s": 0.05,
-    "backoff_max_s": 0.2,
-}
-
-
-@dataclass
-class Harness:
-    server: KrakenServer
-    session: FeedSession
-    sub: Subscription
-    seen: list[Event]
-
-    def drain(self) -> list[Event]:
-        while not self.sub.queue.empty():
-            self.seen.extend(self.sub.queue.get_nowait())
-        return self.seen
-
-    def feed(self, kind: str, stream: str | None = None) -> list[FeedEvent]:
-        return [
-            e
-            for e in self.drain()
-            if isinstance(e, FeedEvent)
-            and e.event == kind
-            and (stream is None or e.stream == stream)
-        ]
-
-    def books_valid(self) -> bool:
-        return all(self.session.book_status(s) is BookStatus.VALID for s in SYMBOLS)
-
-    async def until(self, predicate: Callable[[FeedStats], bool], timeout: float = 10) -> None:  # noqa: ASYNC109
-        await self.session.wait_for(predicate, timeout=timeout)
+Harness = FeedHarness
 
 
 @pytest.fixture
@@ -72,22 +35,11 @@ def settings() -> VenueSettings:
 async def harness(
     recording: list[RecordedFrame], recorded_catalog: Catalog, settings: VenueSettings
 ) -> AsyncIterator[Harness]:
-    server = KrakenServer(recording, speed=2.0)
-    await server.start()
-    server.start_streaming()
     venue = recorded_catalog.venues["kraken"]
-    bus = InProcessBus()
-    sub = bus.subscribe("events", maxsize=100_000)
     adapter = KrakenAdapter(venue, recorded_catalog)
-    session = FeedSession(venue, adapter, server.url, bus, None, settings=settings)
-    task = asyncio.create_task(session.run())
-    h = Harness(server, session, sub, [])
-    await h.until(lambda st: st.connects >= 1 and h.books_valid())
-    yield h
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await server.stop()
+    server = KrakenServer(recording, speed=2.0)
+    async with running_feed(server, venue, adapter, settings, SYMBOLS) as h:
+        yield h
 
 
 async def test_kraken_session_streams_every_declared_stream(harness: Harness) -> None:

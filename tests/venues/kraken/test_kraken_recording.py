@@ -14,9 +14,9 @@ from divergence.clock import parse_rfc3339_ns
 from divergence.content import recordings_dir
 from divergence.events import BookUpdate, FeedEvent, Level
 from divergence.feeds.books import BookKeeper, BookStatus
-from divergence.venue_servers.base import RecordedFrame
 from divergence.venue_servers.kraken import ASSET_PAIRS, RECORDING, synthesize, write_recording
 from divergence.venue_servers.kraken_market import BASE_NS
+from divergence.venue_servers.recording import RecordedFrame
 from divergence.venues.contract import BookSpec
 from divergence.venues.kraken import KrakenAdapter, kraken_checksum
 

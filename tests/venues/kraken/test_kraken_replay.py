@@ -17,9 +17,9 @@ from divergence.clock import parse_rfc3339_ns
 from divergence.events import BookUpdate, Event, FeedEvent, FxRate, Quote, Trade
 from divergence.feeds.books import BookStatus
 from divergence.feeds.pipeline import FramePipeline
-from divergence.venue_servers.base import RecordedFrame
 from divergence.venue_servers.kraken import KrakenServer
 from divergence.venue_servers.kraken_market import BASE_NS
+from divergence.venue_servers.recording import RecordedFrame
 from divergence.venues.kraken import KrakenAdapter
 
 

@@ -22,8 +22,8 @@ from divergence.events import BookUpdate, FeedEvent
 from divergence.feeds.books import BookStatus
 from divergence.feeds.discovery import discover_listings
 from divergence.feeds.pipeline import FramePipeline
-from divergence.venue_servers.base import RecordedFrame
 from divergence.venue_servers.kraken import ASSET_PAIRS, KrakenServer
+from divergence.venue_servers.recording import RecordedFrame
 from divergence.venues.kraken import DISCOVERY_PATH, KrakenAdapter
 
 RFC3339_US = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")

@@ -8,8 +8,8 @@ import pytest
 
 from divergence.catalog import Catalog, Venue, load_catalog
 from divergence.content import recordings_dir
-from divergence.venue_servers.base import RecordedFrame, load_recording
 from divergence.venue_servers.evm import RECORDING, EvmRpcServer
+from divergence.venue_servers.recording import RecordedFrame, load_recording
 from divergence.venues.uniswap_v3 import UniswapV3Adapter
 
 

@@ -19,10 +19,11 @@ import pytest
 from divergence.bus import InProcessBus, Subscription
 from divergence.catalog import Catalog
 from divergence.events import Event, FeedEvent, PoolState, Trade
-from divergence.feeds.session import FeedSession, FeedStats
+from divergence.feeds.health import FeedStats
+from divergence.feeds.session import FeedSession
 from divergence.settings import VenueSettings
-from divergence.venue_servers.base import RecordedFrame
 from divergence.venue_servers.evm import EvmRpcServer
+from divergence.venue_servers.recording import RecordedFrame
 from divergence.venues.uniswap_v3 import UniswapV3Adapter
 
 STREAMS = ("pool:AAPLx/USDC", "pool:TSLAx/USDC")

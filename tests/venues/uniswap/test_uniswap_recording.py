@@ -14,8 +14,8 @@ from divergence.catalog import Catalog, Venue
 from divergence.content import recordings_dir
 from divergence.events import FeedEvent, PoolState, Trade
 from divergence.feeds.pipeline import FramePipeline
-from divergence.venue_servers.base import RecordedFrame
 from divergence.venue_servers.evm import RECORDING, synthesize, write_recording
+from divergence.venue_servers.recording import RecordedFrame
 from divergence.venues.uniswap_v3 import SWAP_TOPIC, UniswapV3Adapter
 
 Q96 = 2**96

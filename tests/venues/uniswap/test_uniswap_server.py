@@ -16,8 +16,8 @@ from divergence.catalog import Catalog, Venue
 from divergence.events import FeedEvent, PoolState, Trade
 from divergence.feeds.pipeline import FramePipeline
 from divergence.venue_servers import build_server
-from divergence.venue_servers.base import RecordedFrame
 from divergence.venue_servers.evm import EvmRpcServer
+from divergence.venue_servers.recording import RecordedFrame
 from divergence.venues.uniswap_v3 import SWAP_TOPIC, UniswapV3Adapter
 
 FIRST = 21_600_000
