@@ -115,6 +115,11 @@ class Runtime:
         venue = self.catalog.venues[venue_id]
         adapter = load_adapter(venue.adapter)(venue, self.catalog)
         venue_settings = self.settings.venues.get(venue_id, VenueSettings())
+        configure = getattr(adapter, "configure", None)
+        if configure is not None:
+            # Adapters that need credentials or a feed choice take them from settings and
+            # raise a ConfigError naming venues.<id>.<key> when one is missing.
+            configure(venue_settings)
         if venue.adapter == "sim":
             if self.sim is None:
                 raise ConfigError(

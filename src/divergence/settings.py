@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from divergence.errors import ConfigError
@@ -80,6 +80,13 @@ class VenueSettings(BaseModel):
     resubscribe_stale: bool = True
     max_frame_bytes: int = Field(default=4 * 2**20, ge=1_024)
     queue_warn_ms: int = Field(default=250, ge=1)
+    api_key: SecretStr | None = Field(
+        default=None, description="credential for venues that authenticate (Alpaca, Massive)"
+    )
+    api_secret: SecretStr | None = Field(default=None, description="second credential (Alpaca)")
+    feed: str | None = Field(
+        default=None, description="data feed of a reference venue that offers several (Alpaca)"
+    )
 
 
 class BasisSettings(BaseModel):
