@@ -66,3 +66,23 @@ class FeedError(DivergenceError):
 
     http_status = 502
     retryable = True
+
+
+class VenueRejectedError(FeedError):
+    """The venue refused the session itself, so reconnecting at once cannot help.
+
+    An adapter raises it from ``parse`` for an error reply about the session (Alpaca 402
+    auth failed, 406 connection limit; Massive ``auth_failed``). ``code`` is the venue's
+    own code. ``fatal`` stops the feed (wrong credentials stay wrong); otherwise the
+    session waits at least ``retry_after_s`` before the next attempt, so a feed held by
+    another session does not turn into a retry storm.
+    """
+
+    def __init__(
+        self, message: str, *, code: str, fatal: bool = False, retry_after_s: float = 0.0
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.fatal = fatal
+        self.retry_after_s = retry_after_s
+        self.retryable = not fatal

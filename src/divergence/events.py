@@ -128,6 +128,7 @@ FeedEventKind = Literal[
     "reorg",
     "backfill",
     "duplicate",
+    "rejected",
 ]
 FEED_EVENT_KINDS: tuple[str, ...] = get_args(FeedEventKind)
 

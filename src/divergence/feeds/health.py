@@ -16,7 +16,7 @@ from divergence.settings import VenueSettings
 _EWMA = 0.1
 """Weight of the newest gap in a stream's learned cadence."""
 StreamState = Literal["waiting", "live", "stale", "invalid"]
-FeedState = Literal["connecting", "up", "down"]
+FeedState = Literal["connecting", "up", "down", "rejected"]
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from divergence.errors import QuarantineError
+from divergence.errors import QuarantineError, VenueRejectedError
 from divergence.events import Event
 from divergence.quarantine import QuarantineRecord, check_event, record_for
 from divergence.venues.registry import Adapter
@@ -26,6 +26,8 @@ def process_frame(
         parsed = adapter.parse(frame, ts_recv=ts_recv)
     except QuarantineError as exc:
         return [], [record_for(exc, raw=frame, venue=venue, ts_recv=ts_recv)]
+    except VenueRejectedError:
+        raise  # the session's business: it ends this connection (docs/venues.md)
     except Exception as exc:  # an adapter bug: record it, keep the feed alive
         log.exception("adapter raised an unexpected error", extra={"venue": venue})
         error = QuarantineError("adapter error", detail=f"{type(exc).__name__}: {exc}")

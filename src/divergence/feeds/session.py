@@ -42,6 +42,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from divergence.bus import Bus
 from divergence.catalog import Venue
 from divergence.clock import NS_PER_SECOND, now_ns
+from divergence.errors import VenueRejectedError
 from divergence.events import Event, FeedEvent, FeedEventKind, feed_event
 from divergence.feeds.books import BookStatus
 from divergence.feeds.health import FeedStats, StreamStats
@@ -109,10 +110,16 @@ class FeedSession:
         attempt = 0
         while True:
             events_before = self.stats.events
+            retry_after = 0.0
             try:
                 await self._connection()
             except asyncio.CancelledError:
                 raise
+            except VenueRejectedError as exc:
+                await self._rejected(exc)
+                if exc.fatal:
+                    return
+                retry_after = exc.retry_after_s
             except (OSError, TimeoutError, WebSocketException, SilentSocket) as exc:
                 await self._lost(exc)
             except Exception as exc:  # a bug must not end the feed either
@@ -125,6 +132,7 @@ class FeedSession:
                 maximum=self.settings.backoff_max_s,
                 rng=self._rng,
             )
+            delay = max(delay, retry_after)
             log.info("reconnecting", extra={**self._extra, "delay_s": round(delay, 3)})
             await asyncio.sleep(delay)
             self.stats.reconnects += 1
@@ -365,6 +373,18 @@ class FeedSession:
         elif stats.down_since_ns is None:
             stats.down_since_ns = ts
         self._notify()
+
+    async def _rejected(self, exc: VenueRejectedError) -> None:
+        """The venue refused the session: record it; a fatal refusal ends the feed."""
+        await self._lost(exc)
+        ts = now_ns()
+        what = "stopped" if exc.fatal else f"next attempt in >= {exc.retry_after_s:g} s"
+        detail = f"{exc.message}; {what}"
+        await self._publish([self._event(ts, "", "rejected", detail, exc.retry_after_s)])
+        log.error("venue rejected the session", extra={**self._extra, "error": detail})
+        if exc.fatal:
+            self.stats.state = "rejected"
+            self._notify()
 
     def _log_rejects(self, out: PipelineOutput) -> None:
         for record in out.rejects:
