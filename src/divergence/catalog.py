@@ -7,7 +7,7 @@ quote currency) are checked at load, so a typo fails at start-up with a
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -21,6 +21,8 @@ from divergence.validation import load_toml, validate_model
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 VenueKind = Literal["book", "amm", "reference", "fx"]
+Tracking = Literal["total_return", "rebasing"]
+ReferenceSession = Literal["pre", "regular", "post", "overnight"]
 
 
 class Underlying(BaseModel):
@@ -92,6 +94,14 @@ class Token(BaseModel):
     price_decimals: int | None = Field(default=None, ge=0, le=18)
     size_decimals: int | None = Field(default=None, ge=0, le=18)
     pool: Pool | None = None
+    tracking: Tracking = "total_return"
+    """How fair value per quoted unit follows from the share price S and the multiplier m
+    (docs/reference-prices.md): ``total_return``, F = S x m (Ondo sValue, Robinhood
+    uiMultiplier, xStocks traded in raw units); ``rebasing``, F = S (the quoted unit
+    already includes m, e.g. xStocks in UI units on Kraken): m is recorded, not applied."""
+    multiplier_from_venue: bool = False
+    """Extend the history with the multiplier the venue reports at discovery (Bybit
+    ``xstockMultiplier``), effective from the time it was observed."""
     multipliers: tuple[Multiplier, ...] = Field(min_length=1)
 
     @field_validator("multipliers")
@@ -117,11 +127,32 @@ class FxListing(BaseModel):
 
 
 class Reference(BaseModel):
+    """A reference instrument for an underlying and the sessions it is a reference in.
+
+    ``sessions`` lists the market sessions in which this source's quotes may serve as the
+    reference: a consolidated feed (SIP) covers pre, regular and post; an overnight
+    venue (Blue Ocean ATS via Alpaca ``boats`` or Databento ``OCEA.MEMOIR``) covers
+    ``overnight`` (docs/reference-prices.md).
+    """
+
     model_config = _STRICT
     id: str
     venue: str
     symbol: str
     underlying: str
+    sessions: tuple[ReferenceSession, ...] = ("pre", "regular", "post")
+
+
+class Split(BaseModel):
+    """A stock split (or reverse split) of an underlying: ``ratio_new`` shares for every
+    ``ratio_old`` from the XNYS trading day ``ex_date`` on (4:1 is new 4, old 1)."""
+
+    model_config = _STRICT
+    underlying: str
+    ex_date: date
+    ratio_new: Decimal = Field(gt=0)
+    ratio_old: Decimal = Field(gt=0)
+    source: str = "catalog"
 
 
 class Catalog(BaseModel):
@@ -134,6 +165,7 @@ class Catalog(BaseModel):
     token: tuple[Token, ...] = ()
     reference: tuple[Reference, ...] = ()
     fx: tuple[FxListing, ...] = ()
+    split: tuple[Split, ...] = ()
 
     @property
     def underlyings(self) -> dict[str, Underlying]:
@@ -156,9 +188,9 @@ class Catalog(BaseModel):
         return tuple(t for t in self.token if t.underlying == underlying)
 
     def multipliers_frame(self) -> pl.DataFrame:
-        """One row per (token, effective_from): the multiplier history for as-of joins."""
+        """One row per (token, effective_from): the catalog's multiplier history, exact."""
         rows = [
-            (t.id, ns_from_datetime(m.effective_from), float(m.value))
+            (t.id, ns_from_datetime(m.effective_from), m.value)
             for t in self.token
             for m in t.multipliers
         ]
@@ -167,8 +199,30 @@ class Catalog(BaseModel):
             schema={
                 "instrument_id": pl.String,
                 "effective_from": pl.Int64,
-                "multiplier": pl.Float64,
+                "multiplier": pl.Decimal(38, 18),
             },
+            orient="row",
+        )
+
+    def splits_frame(self) -> pl.DataFrame:
+        """One row per split: underlying, ex_date, ratio_new, ratio_old, source."""
+        return pl.DataFrame(
+            [(s.underlying, s.ex_date, s.ratio_new, s.ratio_old, s.source) for s in self.split],
+            schema={
+                "underlying": pl.String,
+                "ex_date": pl.Date,
+                "ratio_new": pl.Decimal(38, 18),
+                "ratio_old": pl.Decimal(38, 18),
+                "source": pl.String,
+            },
+            orient="row",
+        )
+
+    def reference_sessions_frame(self) -> pl.DataFrame:
+        """One row per (reference instrument, session it may serve as the reference in)."""
+        return pl.DataFrame(
+            [(r.id, s) for r in self.reference for s in r.sessions],
+            schema={"ref_instrument_id": pl.String, "ref_session": pl.String},
             orient="row",
         )
 
@@ -189,6 +243,9 @@ class Catalog(BaseModel):
                 t.contract,
                 t.trading_hours,
                 fees[t.venue],
+                t.tracking,
+                t.multiplier_from_venue,
+                None,
             )
             for t in self.token
         ] + [
@@ -205,6 +262,9 @@ class Catalog(BaseModel):
                 None,
                 "market",
                 0.0,
+                None,
+                False,
+                ",".join(r.sessions),
             )
             for r in self.reference
         ]
@@ -223,6 +283,9 @@ class Catalog(BaseModel):
                 "contract": pl.String,
                 "trading_hours": pl.String,
                 "taker_fee_bps": pl.Float64,
+                "tracking": pl.String,
+                "multiplier_from_venue": pl.Boolean,
+                "ref_sessions": pl.String,
             },
             orient="row",
         )
@@ -262,6 +325,10 @@ def _cross_check(catalog: Catalog, source: str) -> None:
     for i, ref in enumerate(catalog.reference):
         _known(ref.underlying, underlyings, f"reference[{i}].underlying", "underlying", source)
         _known(ref.venue, venues, f"reference[{i}].venue", "venue", source)
+        if not ref.sessions:
+            raise ConfigError("lists no session", key=f"reference[{i}].sessions", source=source)
+    for i, split in enumerate(catalog.split):
+        _known(split.underlying, underlyings, f"split[{i}].underlying", "underlying", source)
 
 
 def _known(value: str, known: object, key: str, what: str, source: str) -> None:

@@ -30,6 +30,7 @@ from divergence.feeds.discovery import discover_listings
 from divergence.feeds.report import feed_report
 from divergence.feeds.session import FeedSession
 from divergence.jobs.basis_job import BasisJob
+from divergence.sessions import default_calendar
 from divergence.settings import Settings, VenueSettings
 from divergence.sim.server import SimServer
 from divergence.store.archive import ArchiveWriter
@@ -215,10 +216,19 @@ class Runtime:
 
 
 def sync_catalog_tables(store: Store, catalog: Catalog) -> None:
-    """Rewrite ``instruments`` and ``multipliers`` from the catalog (every start)."""
+    """Rewrite the catalog's tables (``instruments``, ``multipliers``, ``splits``) and the
+    ``market_calendar`` (every start)."""
     store.replace("instruments", catalog.instruments_frame())
     store.replace(
         "multipliers", catalog.multipliers_frame().with_columns(pl.col("effective_from").cast(TS))
+    )
+    store.replace("splits", catalog.splits_frame())
+    calendar = default_calendar()
+    store.replace(
+        "market_calendar",
+        calendar.frame(calendar.start_ns, calendar.end_ns).with_columns(
+            pl.col("ts_start").cast(TS), pl.col("ts_end").cast(TS)
+        ),
     )
 
 

@@ -103,6 +103,11 @@ class BasisSettings(BaseModel):
     )
     max_ref_age_s: int = Field(default=4 * 86_400, ge=1)
     fx_max_staleness_ms: int = Field(default=60_000, ge=1)
+    fx_min_sources: int = Field(
+        default=2, ge=1, description="fresh sources below which fx_state is 'single'"
+    )
+    depeg_bps: float = Field(default=50.0, gt=0, description="stablecoin_depeg threshold")
+    venue_depeg_bps: float = Field(default=50.0, gt=0, description="venue_local_depeg threshold")
     interval_ms: int = Field(default=500, ge=50)
     context_idle_s: float = Field(default=5.0, gt=0)
 

@@ -22,6 +22,7 @@ from divergence.catalog import Catalog
 from divergence.clock import NS_PER_MS, NS_PER_SECOND, ns_from_datetime
 from divergence.events import Event, FxRate, Heartbeat, PoolState, Quote, SessionState
 from divergence.jobs.basis_job import BasisJob, context_watermark, load_job_state, run_backfill
+from divergence.runtime import sync_catalog_tables
 from divergence.settings import BasisSettings, WriterSettings
 from divergence.store.db import AsyncStore, Store
 from divergence.store.writer import EventWriter
@@ -158,6 +159,7 @@ class Pipeline:
     async def open(cls, path: Path, catalog: Catalog) -> Pipeline:
         store = Store(path)
         store.migrate()
+        sync_catalog_tables(store, catalog)
         astore = AsyncStore(store)
         bus = InProcessBus()
         writer = EventWriter(astore, bus, WriterSettings(flush_rows=100_000, flush_ms=5))
@@ -277,7 +279,9 @@ async def test_basis_job_row_matches_hand_formula(tmp_path: Path, catalog: Catal
     mid_usd = (246.80 + 247.00) / 2 * 1.0002
     ref_mid = (244.99 + 245.01) / 2
     assert row["mid_usd"] == pytest.approx(mid_usd, abs=1e-9)
-    assert (row["multiplier"], row["fx_rate"], row["fx_state"]) == (1.0033, 1.0002, "live")
+    # One fx source (sim-fx) is fewer than fx_min_sources: usable, but flagged "single".
+    assert (row["multiplier"], row["fx_rate"], row["fx_state"]) == (1.0033, 1.0002, "single")
+    assert (row["fx_sources"], row["fx_depeg"]) == (1, False)
     assert (row["ref_mid"], row["ref_age_ms"], row["ref_state"]) == (ref_mid, 200.0, "live")
     assert row["basis_bps"] == pytest.approx((mid_usd / (1.0033 * ref_mid) - 1) * 1e4, abs=1e-9)
     fee = 10 / 1e4

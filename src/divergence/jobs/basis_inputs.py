@@ -9,19 +9,23 @@ over them can see) and :func:`compute_rows` (the pure
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
 
 from divergence.catalog import Catalog
-from divergence.clock import NS_PER_MS
+from divergence.clock import NS_PER_MS, ns_from_datetime
+from divergence.errors import ConfigError
 from divergence.metrics.basis import (
     BASIS_SCHEMA,
     TOKEN_QUOTES_SCHEMA,
+    BasisContext,
     BasisParams,
     compute_basis,
     conform,
 )
 from divergence.metrics.pool import POOL_STATES_SCHEMA, compute_pool_quotes
+from divergence.sessions import calendar_frame
 from divergence.store.db import Store
 
 _LOOKBACKS_MS = (60_000, 3_600_000)
@@ -41,33 +45,65 @@ INITIAL_STATE = JobState(watermark_ns=-1, seq=0)
 
 @dataclass(frozen=True)
 class BasisInputs:
-    """What the job takes from the catalog: ids to select, listings and multipliers."""
+    """What the job takes from the catalog: ids to select, listings, sessions and splits."""
 
     token_ids: list[str]
     ref_ids: list[str]
-    currencies: list[str]
+    regular_ref_ids: list[str]
+    fx_sources: list[str]
     underlyings: list[str]
     ref_underlyings: pl.DataFrame
+    reference_sessions: pl.DataFrame
     listings: pl.DataFrame
-    multipliers: pl.DataFrame
+    splits: pl.DataFrame
     context_venues: frozenset[str]
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> BasisInputs:
         listings = catalog.instruments_frame().filter(pl.col("role") == "token")
         refs = [(r.id, r.underlying) for r in catalog.reference]
+        ref_underlyings = pl.DataFrame(
+            refs, schema={"ref_instrument_id": pl.String, "underlying": pl.String}, orient="row"
+        )
+        coins = [s.currency for s in catalog.stablecoin]
+        sources = {f"{v.id}|{c}" for v in catalog.venue if v.kind == "fx" for c in coins}
+        sources |= {f"{f.venue}|{c}" for f in catalog.fx for c in f.currencies}
         return cls(
             token_ids=[t.id for t in catalog.token],
             ref_ids=[r[0] for r in refs],
-            currencies=sorted({t.quote_currency for t in catalog.token} - {"USD"}),
+            regular_ref_ids=[r.id for r in catalog.reference if "regular" in r.sessions],
+            fx_sources=sorted(sources),
             underlyings=sorted({t.underlying for t in catalog.token}),
-            ref_underlyings=pl.DataFrame(
-                refs, schema={"ref_instrument_id": pl.String, "underlying": pl.String}, orient="row"
+            ref_underlyings=ref_underlyings,
+            reference_sessions=catalog.reference_sessions_frame().join(
+                ref_underlyings, on="ref_instrument_id", how="inner"
             ),
             listings=listings,
-            multipliers=catalog.multipliers_frame(),
+            splits=split_effective_times(catalog.splits_frame()),
             context_venues=frozenset(v.id for v in catalog.venue if v.kind in ("reference", "fx")),
         )
+
+
+def split_effective_times(splits: pl.DataFrame) -> pl.DataFrame:
+    """Splits as ``SPLITS_SCHEMA``: effective from the start of the ex-date's trading day
+    (the overnight session that runs into it, when there is one), ratio = new / old."""
+    rows = []
+    for underlying, ex_date, new, old in splits.select(
+        "underlying", "ex_date", "ratio_new", "ratio_old"
+    ).iter_rows():
+        start = ns_from_datetime(datetime.combine(ex_date - timedelta(days=2), time(), tzinfo=UTC))
+        end = ns_from_datetime(datetime.combine(ex_date + timedelta(days=1), time(), tzinfo=UTC))
+        day = calendar_frame(start, end).filter(pl.col("trading_day") == ex_date)
+        if day.is_empty():
+            raise ConfigError(
+                f"{ex_date} is not an XNYS trading day", key="split.ex_date", source="catalog"
+            )
+        rows.append((underlying, int(day["ts_start"].min()), float(new) / float(old)))  # type: ignore[arg-type]
+    return pl.DataFrame(
+        rows,
+        schema={"underlying": pl.String, "effective_from": pl.Int64, "ratio": pl.Float64},
+        orient="row",
+    )
 
 
 def load_token_rows(
@@ -156,28 +192,71 @@ def compute_rows(
         return pl.DataFrame(schema=BASIS_SCHEMA)
     stamps = token_rows["ts_event"].cast(pl.Int64)
     span = (int(stamps.min()), int(stamps.max()))  # type: ignore[arg-type]
-
-    def context(name: str, key: str, keys: list[str]) -> pl.LazyFrame:
-        frame = load_context(
-            store,
-            name,
-            key=key,
-            keys=keys,
-            span=span,
-            max_age_ms=params.max_ref_age_ms,
-            cache=caches.setdefault(name, {}),
+    context = BasisContext(
+        references=load_context_frame(
+            store, "basis_references", inputs.ref_ids, span, params, caches
         )
-        return frame.lazy()
-
-    references = context("basis_references", "ref_instrument_id", inputs.ref_ids).join(
-        inputs.ref_underlyings.lazy(), on="ref_instrument_id", how="inner"
-    )
-    return compute_basis(
-        token_rows.lazy(),
-        references=references,
-        fx=context("basis_fx_rates", "currency", inputs.currencies),
-        sessions=context("basis_sessions", "underlying", inputs.underlyings),
-        multipliers=inputs.multipliers.lazy(),
+        .lazy()
+        .join(inputs.ref_underlyings.lazy(), on="ref_instrument_id", how="inner"),
+        reference_sessions=inputs.reference_sessions.lazy(),
+        closes=load_closes(store, inputs, span, params).lazy(),
+        fx=load_context_frame(
+            store, "basis_fx_rates", inputs.fx_sources, span, params, caches
+        ).lazy(),
+        calendar=context_calendar(span, params).lazy(),
+        announcements=load_context_frame(
+            store, "basis_sessions", inputs.underlyings, span, params, caches
+        ).lazy(),
+        multipliers=store.query(store.sql_text("basis_multipliers")).lazy(),
         listings=inputs.listings.lazy(),
-        params=params,
-    ).collect()
+        splits=inputs.splits.lazy(),
+    )
+    return compute_basis(token_rows.lazy(), context, params).collect()
+
+
+_KEYS = {"basis_references": "ref_instrument_id", "basis_fx_rates": "source"}
+
+
+def load_context_frame(
+    store: Store,
+    name: str,
+    keys: list[str],
+    span: tuple[int, int],
+    params: BasisParams,
+    caches: dict[str, CarryCache],
+) -> pl.DataFrame:
+    """:func:`load_context` of query ``name`` (its key column by convention)."""
+    return load_context(
+        store,
+        name,
+        key=_KEYS.get(name, "underlying"),
+        keys=keys,
+        span=span,
+        max_age_ms=params.max_ref_age_ms,
+        cache=caches.setdefault(name, {}),
+    )
+
+
+def context_calendar(span: tuple[int, int], params: BasisParams) -> pl.DataFrame:
+    """The market calendar from two max ages before ``span`` (closes carried that far)."""
+    lo, hi = span
+    return calendar_frame(lo - 2 * params.max_ref_age_ms * NS_PER_MS, hi + 1)
+
+
+def load_closes(
+    store: Store, inputs: BasisInputs, span: tuple[int, int], params: BasisParams
+) -> pl.DataFrame:
+    """Each regular-session reference's last quote at every close within reach of span."""
+    lo, hi = span
+    sessions = calendar_frame(lo - params.max_ref_age_ms * NS_PER_MS, hi + 1).filter(
+        (pl.col("session") == "regular") & (pl.col("ts_end") <= hi)
+    )
+    rows = store.query(
+        store.sql_text("basis_closes"),
+        {
+            "keys": inputs.regular_ref_ids,
+            "opens": sessions["ts_start"].to_list(),
+            "closes": sessions["ts_end"].to_list(),
+        },
+    )
+    return rows.join(inputs.ref_underlyings, on="ref_instrument_id", how="inner")

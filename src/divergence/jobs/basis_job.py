@@ -31,9 +31,11 @@ from divergence.jobs.basis_inputs import (
     CarryCache,
     JobState,
     compute_rows,
+    load_context_frame,
     load_token_rows,
 )
-from divergence.metrics.basis import BASIS_SCHEMA, BasisParams
+from divergence.metrics.basis import BASIS_SCHEMA, BasisParams, conform
+from divergence.metrics.fx import FX_COMPOSITE_SCHEMA, FX_SCHEMA, fx_composite
 from divergence.settings import BasisSettings
 from divergence.store.db import AsyncStore, Store
 
@@ -96,12 +98,50 @@ def _stamp(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.with_columns(pl.lit(now_ns(), dtype=pl.Int64).cast(TS).alias("ts_ingest"))
 
 
-def _commit_step(store: Store, rows: pl.DataFrame, state: JobState) -> None:
+def compute_fx_composite(
+    store: Store,
+    inputs: BasisInputs,
+    params: BasisParams,
+    settings: BasisSettings,
+    *,
+    now: JobState,
+    done: JobState,
+    caches: dict[str, CarryCache],
+) -> pl.DataFrame:
+    """fx_composite rows for the stablecoin rates visible at ``now`` and not at ``done``."""
+    observed = store.query(
+        store.sql_text("fx_rates_new"),
+        {
+            "seq": now.seq,
+            "ts": now.watermark_ns,
+            "seq_done": done.seq,
+            "ts_done": done.watermark_ns,
+        },
+    )
+    if observed.is_empty():
+        return pl.DataFrame(schema=FX_COMPOSITE_SCHEMA)
+    stamps = observed["ts_event"].cast(pl.Int64)
+    span = (int(stamps.min()), int(stamps.max()))  # type: ignore[arg-type]
+    rates = load_context_frame(store, "basis_fx_rates", inputs.fx_sources, span, params, caches)
+    return fx_composite(
+        observed.lazy(),
+        conform(rates.lazy(), FX_SCHEMA),
+        max_staleness_ms=params.fx_max_staleness_ms,
+        max_age_ms=params.max_ref_age_ms,
+        venue_depeg_bps=settings.venue_depeg_bps,
+        depeg_bps=settings.depeg_bps,
+    ).collect()
+
+
+def _commit_step(
+    store: Store, rows: pl.DataFrame, composite: pl.DataFrame, state: JobState
+) -> None:
     """Append the rows and record the state in one transaction."""
     cur = store.cursor()
     cur.execute("BEGIN")
     try:
         store.append("basis", rows)
+        store.append("fx_composite", composite)
         store.execute(
             store.sql_text("basis_job_state_save"),
             {
@@ -131,6 +171,7 @@ class BasisJob:
         self._idle_ns = int(settings.context_idle_s * NS_PER_SECOND)
         self._state: JobState | None = None
         self._caches: dict[str, CarryCache] = {}
+        self._fx_caches: dict[str, CarryCache] = {}
         self._lock = asyncio.Lock()
         self.stats = BasisJobStats()
 
@@ -169,26 +210,36 @@ class BasisJob:
             if self._state is None:
                 self._state = await self._store.read(load_job_state)
             done = self._state
-            target, rows = await self._store.read(lambda s: self._compute(s, done))
+            target, rows, composite = await self._store.read(lambda s: self._compute(s, done))
             if target == done:
                 return 0
             stamped = _stamp(rows)
-            await self._store.write(lambda s: _commit_step(s, stamped, target))
+            fx_rows = _stamp(composite)
+            await self._store.write(lambda s: _commit_step(s, stamped, fx_rows, target))
             self._state = target
             self._record(target, stamped.height, time.monotonic() - started)
         if stamped.height:
             await self._bus.publish("basis", stamped)
         return stamped.height
 
-    def _compute(self, store: Store, done: JobState) -> tuple[JobState, pl.DataFrame]:
+    def _compute(self, store: Store, done: JobState) -> tuple[JobState, pl.DataFrame, pl.DataFrame]:
         target = plan_step(store, done, inputs=self._inputs, idle_ns=self._idle_ns)
         if target == done:
-            return done, pl.DataFrame(schema=BASIS_SCHEMA)
+            return done, pl.DataFrame(schema=BASIS_SCHEMA), pl.DataFrame(schema=FX_COMPOSITE_SCHEMA)
         tokens = load_token_rows(store, self._inputs, now=target, done=done)
         rows = compute_rows(
             store, tokens, inputs=self._inputs, params=self._params, caches=self._caches
         )
-        return target, rows
+        composite = compute_fx_composite(
+            store,
+            self._inputs,
+            self._params,
+            self._settings,
+            now=target,
+            done=done,
+            caches=self._fx_caches,
+        )
+        return target, rows, composite
 
     def _record(self, state: JobState, rows: int, seconds: float) -> None:
         self.stats.rows_written += rows
@@ -229,11 +280,19 @@ def run_backfill(
     before = JobState(watermark_ns=start_ns - 1, seq=_ALL)
     tokens = load_token_rows(store, inputs, now=everything, done=before)
     rows = _stamp(compute_rows(store, tokens, inputs=inputs, params=params, caches={}))
+    composite = _stamp(
+        compute_fx_composite(
+            store, inputs, params, settings, now=everything, done=before, caches={}
+        )
+    )
     cur = store.cursor()
     cur.execute("BEGIN")
     try:
-        store.execute(store.sql_text("basis_delete_range"), {"start": start_ns, "end": end_ns})
+        span = {"start": start_ns, "end": end_ns}
+        store.execute(store.sql_text("basis_delete_range"), span)
+        store.execute(store.sql_text("fx_composite_delete_range"), span)
         store.append("basis", rows)
+        store.append("fx_composite", composite)
         cur.execute("COMMIT")
     except Exception:
         cur.execute("ROLLBACK")
