@@ -10,6 +10,7 @@ import pytest
 from divergence.sim import scenario as sc
 
 S = 1_000_000_000
+TICK = 200 * S  # sim time between ticks at 240x, speed 40, tick_ms 20 (192 s): one tick late
 pytestmark = pytest.mark.slow
 
 
@@ -92,3 +93,72 @@ def test_pipeline_usdc_depeg_is_converted_not_reported_as_premium(scenario_db: P
         assert naive_bps - bps > 1_300, (ts, naive_bps, bps)
         if ts in usd:
             assert abs(bps - usd[ts]) <= 30, (ts, bps, usd[ts])
+
+
+def test_pipeline_usdc_depeg_reports_the_coin_effect_and_a_small_residual(
+    scenario_db: Path,
+) -> None:
+    rows = _aapl_between(
+        scenario_db,
+        sc.DEPEG_START_NS + 60 * S,
+        sc.DEPEG_END_NS - 60 * S,
+        "venue, fx_depeg, fx_sources, fx_state, sc_effect_bps, basis_bps, basis_sc_bps",
+    )
+    dex = [r[1:] for r in rows if r[0] == "simdex"]  # the USDC-quoted pool
+    assert dex
+    expected = (1 / float(sc.DEPEG_RATE) - 1) * 1e4  # 1397 bps
+    for depeg, sources, state, effect, residual, in_coin in dex:
+        assert (depeg, sources, state) == (True, 3, "live")
+        # sc_effect = (1 + residual) * (1/X - 1) exactly; near 1397 bps while fairly priced.
+        assert effect == pytest.approx((1 + residual / 1e4) * expected, abs=1e-6)
+        assert in_coin == pytest.approx(residual + effect, abs=1e-9)
+        # The residual is the closed-market basis against Friday's close, a few hundred bps
+        # below it after the sell-off (episode 4) and the same in USD on every venue (the
+        # test above); the coin's part is 1397 bps scaled by (1 + residual).
+        assert abs(residual) < 600
+        assert abs(effect - expected) < 0.06 * expected
+
+
+def test_pipeline_misprint_is_venue_local_and_does_not_move_the_median(scenario_db: Path) -> None:
+    events = _rows(
+        scenario_db,
+        f"""
+        SELECT kind, currency, venue, state, epoch_ns(ts_event) FROM stablecoin_events
+        WHERE epoch_ns(ts_event) BETWEEN {sc.MISPRINT_START_NS} AND {sc.MISPRINT_END_NS + TICK}
+        ORDER BY ts_event""",
+    )
+    assert [e[:4] for e in events] == [
+        ("venue_local_depeg", "USDT", "sim-fx-c", "start"),
+        ("venue_local_depeg", "USDT", "sim-fx-c", "end"),
+    ]
+    assert sc.MISPRINT_START_NS <= events[0][4] < sc.MISPRINT_START_NS + TICK
+    assert sc.MISPRINT_END_NS <= events[1][4] < sc.MISPRINT_END_NS + TICK
+    medians = _rows(
+        scenario_db,
+        f"""
+        SELECT min(median_usd), max(median_usd), min(sources) FROM fx_composite
+        WHERE currency = 'USDT'
+            AND epoch_ns(ts_event) BETWEEN {sc.MISPRINT_START_NS} AND {sc.MISPRINT_END_NS}""",
+    )
+    low, high, sources = medians[0]
+    assert 0.9995 < low <= high < 1.0010 and sources == 3
+    basis = _rows(
+        scenario_db,
+        f"""
+        SELECT min(fx_rate), max(fx_rate) FROM basis WHERE quote_currency = 'USDT'
+            AND epoch_ns(ts_event) BETWEEN {sc.MISPRINT_START_NS} AND {sc.MISPRINT_END_NS}""",
+    )
+    assert 0.9995 < basis[0][0] <= basis[0][1] < 1.0010
+
+
+def test_pipeline_usdc_depeg_fires_a_stablecoin_depeg_for_the_window(scenario_db: Path) -> None:
+    events = _rows(
+        scenario_db,
+        """
+        SELECT state, epoch_ns(ts_event), value_bps FROM stablecoin_events
+        WHERE kind = 'stablecoin_depeg' AND currency = 'USDC' ORDER BY ts_event""",
+    )
+    assert [e[0] for e in events] == ["start", "end"]
+    assert sc.DEPEG_START_NS <= events[0][1] < sc.DEPEG_START_NS + 60 * S
+    assert sc.DEPEG_END_NS <= events[1][1] < sc.DEPEG_END_NS + 60 * S
+    assert events[0][2] == pytest.approx((float(sc.DEPEG_RATE) - 1) * 1e4, abs=1e-6)

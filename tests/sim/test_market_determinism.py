@@ -20,7 +20,15 @@ def frames(catalog: Catalog, *, seed: int, ticks: int = 400) -> list[tuple[str, 
 def test_market_same_seed_same_frames(catalog: Catalog) -> None:
     first, second = frames(catalog, seed=11), frames(catalog, seed=11)
     assert first == second
-    assert {venue for venue, _ in first} == {"simx-a", "simx-b", "simdex", "sim-sip", "sim-fx"}
+    assert {venue for venue, _ in first} == {
+        "simx-a",
+        "simx-b",
+        "simdex",
+        "sim-sip",
+        "sim-fx",
+        "sim-fx-b",
+        "sim-fx-c",
+    }
 
 
 def test_market_different_seed_differs(catalog: Catalog) -> None:

@@ -23,7 +23,7 @@ def test_scenario_docs_show_every_episode_time() -> None:
         for name in dir(sc)
         if name.endswith("_NS") and isinstance(getattr(sc, name), int)
     }
-    assert len(times) == 12
+    assert len(times) == 14
     missing = {name: t for name, t in times.items() if t not in text}
     assert missing == {}
     assert f"{et(sc.RICH_START_NS)}–{et(sc.RICH_END_NS)}" in text

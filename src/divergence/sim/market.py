@@ -227,7 +227,11 @@ class MarketModel:
                 self._pool(listing, price, pools, trades)
             else:
                 self._book(listing, price, quotes, trades)
-        fx = tuple(SimFx(v, ccy, rate) for v in self.fx_venues for ccy, rate in fx_rates.items())
+        fx = tuple(
+            SimFx(v, ccy, self.scenario.fx_misprint(v, ccy, ts) or rate)
+            for v in self.fx_venues
+            for ccy, rate in fx_rates.items()
+        )
         return self._silence(
             MarketTick(
                 index=index,

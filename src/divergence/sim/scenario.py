@@ -82,7 +82,24 @@ SELLOFF_EPISODE = Episode(
     "selloff", SELLOFF_START_NS, SELLOFF_END_NS, "tokens sell off 8% while the market is closed"
 )
 DEPEG_EPISODE = Episode("depeg", DEPEG_START_NS, DEPEG_END_NS, "USDC/USD at 0.8774")
-EPISODES: tuple[Episode, ...] = (RICH_EPISODE, STALE_EPISODE, SELLOFF_EPISODE, DEPEG_EPISODE)
+
+# Episode 6: one fx source misprints USDT at $0.65 (the 10 Oct 2025 glitch on one exchange)
+# at the peak of the cascade; the median of three sources does not move.
+MISPRINT_VENUE = "sim-fx-c"
+MISPRINT_CURRENCY = "USDT"
+MISPRINT_RATE = Decimal("0.65")
+MISPRINT_START_NS = et_ns(OCT10, 17, 15)
+MISPRINT_END_NS = et_ns(OCT10, 17, 25)
+MISPRINT_EPISODE = Episode(
+    "misprint", MISPRINT_START_NS, MISPRINT_END_NS, "sim-fx-c prints USDT/USD at 0.65"
+)
+EPISODES: tuple[Episode, ...] = (
+    RICH_EPISODE,
+    STALE_EPISODE,
+    SELLOFF_EPISODE,
+    DEPEG_EPISODE,
+    MISPRINT_EPISODE,
+)
 
 # Latent share prices at the start (Oct 2025 levels); other underlyings start at 100.
 START_PRICES: dict[str, float] = {"AAPL": 245.27, "TSLA": 435.54, "NVDA": 192.57}
@@ -107,6 +124,10 @@ class Scenario:
     depeg_currency: str
     depeg_rate: Decimal
     depeg_window: tuple[int, int]
+    misprint_venue: str
+    misprint_currency: str
+    misprint_rate: Decimal
+    misprint_window: tuple[int, int]
 
     def rate_at(self, ts_ns: int) -> float:
         """Sim seconds per wall second at ``ts_ns`` (before ``sim.speed``)."""
@@ -142,6 +163,15 @@ class Scenario:
             return self.depeg_rate
         return None
 
+    def fx_misprint(self, venue: str, currency: str, ts_ns: int) -> Decimal | None:
+        """What one fx source prints instead of the market rate, or None."""
+        start, end = self.misprint_window
+        if (venue, currency) == (self.misprint_venue, self.misprint_currency) and (
+            start <= ts_ns < end
+        ):
+            return self.misprint_rate
+        return None
+
     def is_silent(self, venue: str, ts_ns: int) -> bool:
         start, end = self.stale_window
         return venue == self.stale_venue and start <= ts_ns < end
@@ -170,6 +200,10 @@ OCT10_SCENARIO = Scenario(
     depeg_currency=DEPEG_CURRENCY,
     depeg_rate=DEPEG_RATE,
     depeg_window=(DEPEG_START_NS, DEPEG_END_NS),
+    misprint_venue=MISPRINT_VENUE,
+    misprint_currency=MISPRINT_CURRENCY,
+    misprint_rate=MISPRINT_RATE,
+    misprint_window=(MISPRINT_START_NS, MISPRINT_END_NS),
 )
 SCENARIOS: dict[str, Scenario] = {OCT10_SCENARIO.name: OCT10_SCENARIO}
 
