@@ -11,6 +11,7 @@
 --   fx_depeg        |fx_rate - 1| > basis.depeg_bps while the row was observed
 --   basis_sc_bps    the basis in stablecoin units, treating 1 coin as $1
 --   sc_effect_bps   basis_sc_bps - basis_bps: the stablecoin's part of it
+-- Grain: unchanged, one row per token quote or pool state.
 ALTER TABLE basis ADD COLUMN ref_kind VARCHAR;
 ALTER TABLE basis ADD COLUMN ref_confidence VARCHAR;
 ALTER TABLE basis ADD COLUMN ref_session VARCHAR;

@@ -87,6 +87,14 @@ def basis_row(venue: str, seconds: float, ref: float, **overrides: Any) -> dict[
         "basis_bps": VENUE_BPS[venue],
         "exec_basis_bps": None,
         "source_seq": int(seconds),
+        "ref_kind": "last_close" if session == "closed" else "nbbo",
+        "ref_confidence": "none" if session == "closed" else "high",
+        "ref_session": "regular",
+        "split_factor": 1.0,
+        "fx_sources": None,
+        "fx_depeg": None,
+        "basis_sc_bps": None,
+        "sc_effect_bps": None,
     }
     row.update(overrides)
     return row
@@ -94,7 +102,17 @@ def basis_row(venue: str, seconds: float, ref: float, **overrides: Any) -> dict[
 
 def basis_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """Rows -> a frame with the basis job's schema (ts columns as ns datetimes)."""
-    frame = pl.DataFrame(rows, schema_overrides={"exec_basis_bps": pl.Float64}, orient="row")
+    frame = pl.DataFrame(
+        rows,
+        schema_overrides={
+            "exec_basis_bps": pl.Float64,
+            "fx_sources": pl.Int32,
+            "fx_depeg": pl.Boolean,
+            "basis_sc_bps": pl.Float64,
+            "sc_effect_bps": pl.Float64,
+        },
+        orient="row",
+    )
     return frame.with_columns(
         pl.col(c).cast(pl.Int64).cast(pl.Datetime("ns")) for c in ("ts_event", "ts_recv", "ref_ts")
     ).select(pl.col(name).cast(dtype) for name, dtype in BASIS_SCHEMA.items())
