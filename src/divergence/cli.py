@@ -1,4 +1,5 @@
-"""The ``divergence`` command line: demo, serve, backfill, replay and sql.
+"""The ``divergence`` command line: demo, serve, backfill, replay, load-dbn, sql and
+venue-server.
 
 This is the only module that prints. Every command builds one Settings object and passes
 it down; a :class:`~divergence.errors.DivergenceError` becomes one line on stderr and
@@ -21,6 +22,7 @@ from typer.exceptions import TyperException
 
 from divergence import __version__
 from divergence.catalog import Catalog, load_catalog
+from divergence.cli_dbn import load_dbn
 from divergence.clock import parse_time_param
 from divergence.content import default_catalog_path
 from divergence.errors import DivergenceError
@@ -161,6 +163,9 @@ def replay(
         f"replayed {stats.frames} frames: {stats.events} events, "
         f"{stats.quarantined} quarantined, {stats.basis_rows} basis rows"
     )
+
+
+app.command("load-dbn")(load_dbn)
 
 
 @app.command()

@@ -10,8 +10,9 @@ Idempotency: after a file is loaded, a ``backfill`` row goes to ``feed_events`` 
 ``stream = 'dbn:<sha256 of the file>'`` for the venue, and a file whose hash is already
 there for that venue is skipped (``--force`` loads it again and duplicates its rows).
 The marker is written after the file's rows: if the process dies in between, the rows
-stay without a marker and a second run loads them again. Files load in order; an error
-stops at the failing file and the files before it stay loaded.
+stay without a marker and a second run loads them again. The venue and every file's
+header are checked before the database is opened; an error found later (a file truncated
+after its header) stops at that file, and the files before it stay loaded.
 """
 
 from __future__ import annotations
@@ -30,17 +31,11 @@ from divergence.logs import configure_logging
 from divergence.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from divergence.catalog import Catalog
     from divergence.runtime import Runtime
     from divergence.venues.databento_dbn import DbnStats
 
 log = logging.getLogger(__name__)
-
-LOADED_SQL = """
-SELECT count(*) AS n
-FROM feed_events
-WHERE venue = $venue AND event = 'backfill' AND stream = $stream
-"""
-"""Whether a file (by sha256) was loaded into a venue; parameters only, never formatted."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +48,12 @@ class DbnLoad:
 
 
 def load_dbn(
-    files: Annotated[list[Path], typer.Argument(help="DBN files (.dbn or .dbn.zst).")],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", help="DBN files (.dbn or .dbn.zst).")
+    ],
     venue: Annotated[
-        str, typer.Option("--venue", help='Catalog venue with adapter = "databento".')
+        str,
+        typer.Option("--venue", metavar="ID", help='Catalog venue with adapter = "databento".'),
     ],
     config: Annotated[
         Path | None,
@@ -77,16 +75,29 @@ def load_dbn(
 
     from divergence.catalog import load_catalog
     from divergence.content import default_catalog_path
-    from divergence.venues.databento_dbn import databento_venue
+
+    overrides = {"db_path": db, "catalog_path": catalog}
+    settings = load_settings(config, overrides={k: v for k, v in overrides.items() if v})
+    configure_logging(settings.log_level)
+    check_dbn_files(files, venue, load_catalog(settings.catalog_path or default_catalog_path()))
+    asyncio.run(run_load_dbn(settings, files, venue=venue, force=force, report=typer.echo))
+
+
+def check_dbn_files(files: list[Path], venue: str, catalog: Catalog) -> None:
+    """Fail before the database is opened: the venue, and every file's existence and header."""
+    from divergence.venues.databento_dbn import DbnDecoder, dbn_chunks
 
     for path in files:
         if not path.is_file():
             raise ConfigError("DBN file not found", key="FILE", source=str(path))
-    overrides = {"db_path": db, "catalog_path": catalog}
-    settings = load_settings(config, overrides={k: v for k, v in overrides.items() if v})
-    configure_logging(settings.log_level)
-    databento_venue(venue, load_catalog(settings.catalog_path or default_catalog_path()))
-    asyncio.run(run_load_dbn(settings, files, venue=venue, force=force, report=typer.echo))
+        decoder = DbnDecoder(venue=venue, catalog=catalog, source=str(path))
+        with path.open("rb") as raw:
+            for chunk in dbn_chunks(raw, source=str(path), chunk_bytes=1 << 16):
+                decoder.feed(chunk)
+                if decoder.has_metadata:
+                    break
+        if not decoder.has_metadata:
+            decoder.finish()  # raises: no metadata
 
 
 async def run_load_dbn(
@@ -150,7 +161,7 @@ async def _load_file(
 
 
 async def _loaded(runtime: Runtime, venue: str, stream: str) -> bool:
-    rows = await runtime.store.query(LOADED_SQL, {"venue": venue, "stream": stream})
+    rows = await runtime.store.named("dbn_file_loaded", {"venue": venue, "stream": stream})
     return int(rows["n"][0]) > 0
 
 

@@ -47,10 +47,9 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -110,6 +109,8 @@ class DbnStats:
 
 @dataclass
 class DbnBatch:
+    """The events and quarantined records decoded from one chunk."""
+
     events: list[Event] = field(default_factory=list)
     rejects: list[QuarantineRecord] = field(default_factory=list)
 
@@ -131,6 +132,9 @@ class DbnRead:
         return [e for e in self.events if isinstance(e, Trade)]
 
 
+_VENUE = {"key": "venue", "source": "catalog"}
+
+
 def databento_venue(venue: str, catalog: Catalog) -> tuple[Reference, ...]:
     """The references on ``venue``, after checking it is a Databento reference venue."""
     found = catalog.venues.get(venue)
@@ -144,9 +148,6 @@ def databento_venue(venue: str, catalog: Catalog) -> tuple[Reference, ...]:
             **_VENUE,
         )
     return catalog.references_on(venue)
-
-
-_VENUE = {"key": "venue", "source": "catalog"}
 
 
 class DbnDecoder:
@@ -183,6 +184,11 @@ class DbnDecoder:
                 self._on_record(rec, batch)
         return batch
 
+    @property
+    def has_metadata(self) -> bool:
+        """Whether the header was decoded (and its schema and symbology accepted)."""
+        return self._symbols is not None
+
     def finish(self) -> DbnStats:
         """Check the input ended cleanly (metadata seen, no partial record) and return counts."""
         if self._symbols is None:
@@ -191,6 +197,10 @@ class DbnDecoder:
             raise self._error(
                 f"truncated: {len(self._decoder.buffer())} bytes after the last record"
             )
+        log.debug(
+            "dbn decoded",
+            extra={"venue": self._venue, "source": self._source, "records": self.stats.records},
+        )
         return self.stats
 
     def _error(self, message: str) -> ConfigError:
@@ -370,129 +380,3 @@ def read_dbn(source: Path | bytes, *, venue: str, catalog: Catalog) -> DbnRead:
             events += batch.events
             rejects += batch.rejects
     return DbnRead(stats=decoder.finish(), events=events, rejects=rejects)
-
-
-# -- Databento reference data (JSON Lines) ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CorporateAction:
-    """One corporate-actions record; for a split, ``ratio_new`` shares per ``ratio_old``.
-
-    ``event`` is Databento's code: ``FSPLT`` forward split, ``RSPLT`` reverse split
-    (``event_subtype`` ``CONSD``, a consolidation), ``DIV`` dividend, and others.
-    """
-
-    event_unique_id: str
-    event: str
-    event_subtype: str | None
-    event_action: str | None
-    symbol: str
-    isin: str | None
-    operating_mic: str | None
-    ex_date: date | None
-    ratio_old: Decimal | None
-    ratio_new: Decimal | None
-
-    @property
-    def is_split(self) -> bool:
-        return self.event in ("FSPLT", "RSPLT") and bool(self.ratio_old and self.ratio_new)
-
-
-@dataclass(frozen=True)
-class AdjustmentFactor:
-    """A price-adjustment factor: prices before ``ex_date`` times ``factor`` (exact)."""
-
-    security_id: int
-    event_id: int
-    event_type: str
-    symbol: str
-    isin: str | None
-    operating_mic: str | None
-    ex_date: date
-    factor: Decimal
-    close: Decimal | None
-    currency: str | None
-    detail: str
-
-
-def parse_corporate_actions(lines: Iterable[str], *, source: str) -> list[CorporateAction]:
-    """Corporate-action records from JSON Lines text (numbers kept as exact decimals)."""
-    return [_record(row, n, source, _corporate_action) for n, row in _json_lines(lines, source)]
-
-
-def parse_adjustment_factors(lines: Iterable[str], *, source: str) -> list[AdjustmentFactor]:
-    """Adjustment-factor records from JSON Lines text; identical lines are kept once."""
-    rows = _json_lines(lines, source)
-    return list(dict.fromkeys(_record(row, n, source, _adjustment_factor) for n, row in rows))
-
-
-def _corporate_action(row: dict[str, Any]) -> CorporateAction:
-    return CorporateAction(
-        event_unique_id=row["event_unique_id"],
-        event=row["event"],
-        event_subtype=row.get("event_subtype"),
-        event_action=row.get("event_action"),
-        symbol=row["symbol"],
-        isin=row.get("isin"),
-        operating_mic=row.get("operating_mic"),
-        ex_date=_date(row.get("ex_date")),
-        ratio_old=_decimal(row.get("ratio_old")),
-        ratio_new=_decimal(row.get("ratio_new")),
-    )
-
-
-def _adjustment_factor(row: dict[str, Any]) -> AdjustmentFactor:
-    return AdjustmentFactor(
-        security_id=int(row["security_id"]),
-        event_id=int(row["event_id"]),
-        event_type=row["event_type"],
-        symbol=row.get("nasdaq_symbol") or row["local_code"],
-        isin=row.get("isin"),
-        operating_mic=row.get("operating_mic"),
-        ex_date=date.fromisoformat(row["ex_date"]),
-        factor=Decimal(row["factor"]),
-        close=_decimal(row.get("close")),
-        currency=row.get("currency"),
-        detail=row.get("detail") or "",
-    )
-
-
-def read_corporate_actions(path: Path) -> list[CorporateAction]:
-    with path.open(encoding="utf-8") as lines:
-        return parse_corporate_actions(lines, source=str(path))
-
-
-def read_adjustment_factors(path: Path) -> list[AdjustmentFactor]:
-    with path.open(encoding="utf-8") as lines:
-        return parse_adjustment_factors(lines, source=str(path))
-
-
-def _json_lines(lines: Iterable[str], source: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line, parse_float=Decimal)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"not JSON: {exc}", key=f"line {number}", source=source) from exc
-        if not isinstance(row, dict):
-            raise ConfigError("expected a JSON object", key=f"line {number}", source=source)
-        yield number, row
-
-
-def _record(row: dict[str, Any], number: int, source: str, build: Callable[[Any], T]) -> T:
-    try:
-        return build(row)
-    except KeyError as exc:
-        raise ConfigError(f"missing field {exc}", key=f"line {number}", source=source) from exc
-    except (TypeError, ValueError, ArithmeticError) as exc:
-        raise ConfigError(f"bad value: {exc}", key=f"line {number}", source=source) from exc
-
-
-def _date(text: str | None) -> date | None:
-    return date.fromisoformat(text) if text else None
-
-
-def _decimal(value: Decimal | int | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
