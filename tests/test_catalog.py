@@ -21,7 +21,7 @@ def _write_variant(tmp_path: Path, old: str, new: str) -> Path:
 
 def test_catalog_multiplier_history_is_effective_dated(catalog: Catalog) -> None:
     frame = catalog.multipliers_frame().filter(instrument_id="AAPLx@simx-b").sort("effective_from")
-    assert frame["multiplier"].to_list() == [1.0, 1.0033]
+    assert frame["multiplier"].to_list() == [Decimal(1), Decimal("1.0033")]  # exact
     assert frame["effective_from"][1] == parse_rfc3339_ns("2025-08-11T00:00:00Z")
 
 

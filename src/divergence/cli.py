@@ -201,7 +201,7 @@ def sql(
 
 @app.command("venue-server")
 def venue_server(
-    adapter: Annotated[str, typer.Argument(help="kraken, bybit or uniswap_v3.")],
+    adapter: Annotated[str, typer.Argument(help="kraken, bybit, uniswap_v3, alpaca or massive.")],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks one).")] = 0,
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     recording: Annotated[

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from divergence.clock import NS_PER_SECOND
-from divergence.errors import ConfigError
+from divergence.errors import ConfigError, VenueRejectedError
+from divergence.events import feed_event
 from divergence.feeds.pipeline import FramePipeline
 from divergence.runtime import Runtime
 from divergence.settings import Settings
@@ -65,7 +66,15 @@ async def run_replay(
                 delay = due - (time.monotonic() - started)
                 if delay > 0:
                     await asyncio.sleep(delay)
-            out = pipeline.process(record.payload(), ts_recv=record.ts_recv)
+            try:
+                out = pipeline.process(record.payload(), ts_recv=record.ts_recv)
+            except VenueRejectedError as exc:  # recorded as live did; the archive goes on
+                rejected = feed_event(
+                    record.venue, record.ts_recv, "", "rejected", exc.message, exc.retry_after_s
+                )
+                await runtime.bus.publish("events", [rejected])
+                stats.frames += 1
+                continue
             events, rejects = out.events, out.rejects
             if events:
                 await runtime.bus.publish("events", events)

@@ -9,10 +9,12 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from divergence.catalog import load_catalog
 from divergence.content import recordings_dir
 from divergence.feeds import books, pipeline, session
+from divergence.settings import VenueSettings
 from divergence.venue_servers import SERVER_GROUP
 from divergence.venue_servers.recording import load_recording
 from divergence.venues.contract import stream_of
@@ -24,11 +26,17 @@ BUILT_IN = sorted(
     for ep in entry_points(group=ADAPTER_GROUP)
     if ep.value.startswith("divergence.") and ep.name != "sim"
 )
-TEST_DIRS = {"kraken": "kraken", "bybit": "bybit", "uniswap_v3": "uniswap"}
+TEST_DIRS = {
+    "kraken": "kraken",
+    "bybit": "bybit",
+    "uniswap_v3": "uniswap",
+    "alpaca": "alpaca",
+    "massive": "massive",
+}
 
 
 def test_venue_guards_built_in_adapters_are_registered() -> None:
-    assert BUILT_IN == ["bybit", "kraken", "uniswap_v3"]
+    assert BUILT_IN == ["alpaca", "bybit", "kraken", "massive", "uniswap_v3"]
 
 
 @pytest.mark.parametrize("name", BUILT_IN)
@@ -56,6 +64,9 @@ def test_venue_guards_adapter_contract(name: str) -> None:
     catalog = load_catalog(recordings_dir() / "catalog.toml")
     venue = next(v for v in catalog.venue if v.adapter == name)
     adapter = load_adapter(name)(venue, catalog)
+    configure = getattr(adapter, "configure", None)
+    if configure is not None:  # venues that authenticate take credentials from settings
+        configure(VenueSettings(api_key=SecretStr("k"), api_secret=SecretStr("s")))
     streams = adapter.streams()
     assert streams and len(set(streams)) == len(streams)
     for stream in streams:
@@ -68,6 +79,6 @@ def test_venue_guards_adapter_contract(name: str) -> None:
 
 def test_venue_guards_runtime_never_names_a_venue() -> None:
     source = "".join(inspect.getsource(m) for m in (books, pipeline, session))
-    for name in [*BUILT_IN, "Kraken", "Bybit", "Uniswap"]:
+    for name in [*BUILT_IN, "Kraken", "Bybit", "Uniswap", "Alpaca", "Massive"]:
         assert name not in source, f"the generic runtime mentions {name}"
     assert stream_of  # the runtime attributes events to streams through the contract only

@@ -4,7 +4,7 @@ Endpoint ``wss://stream.data.alpaca.markets/v2/{feed}``, ``feed`` from settings
 ``venues.<id>.feed``: ``sip`` (default; the consolidated CTA/UTP tape, so ``q`` is the
 NBBO) or ``iex`` (free; IEX's own book and prints only, exchange code ``V``, about 2-3 %
 of the volume and thin outside regular hours). Both send the same message shapes.
-Alpaca allows **one connection per endpoint** on most plans, so one socket carries every
+Alpaca allows **one connection per endpoint** on most plans, so one connection carries every
 reference symbol of the venue (``catalog.references_on``).
 
 After every connect the session sends :meth:`AlpacaAdapter.subscribe_messages`:
@@ -17,7 +17,7 @@ appear only in the auth frame and are never logged. Streams are ``quote:<symbol>
 of that one channel and symbol (Alpaca sends no snapshot). Alpaca has no application
 ping; :data:`PING_INTERVAL_S` re-subscribes the first symbol's ``statuses``, which is
 idempotent and answered with the ``subscription`` ack, so a quiet market (nights,
-weekends) is not a silent socket, and every ping re-checks the subscription set.
+weekends) is not a silent connection, and every ping re-checks the subscription set.
 
 Parsing is pure (wire types in :mod:`divergence.venues.alpaca_wire`):
 
@@ -46,7 +46,9 @@ Error replies (``{"T":"error","code":N,"msg":...}``):
 ==========  =========================  ===============================================
 code        meaning                    what happens
 ==========  =========================  ===============================================
-401         not authenticated          reject, fatal (no credentials were sent)
+401         not authenticated          reject, fatal when no credentials were sent;
+                                       else retry after 10 s (the subscribe overtook
+                                       the auth it follows)
 402         auth failed                reject, fatal (wrong credentials stay wrong)
 408         v2 not enabled             reject, fatal (the account lacks Data v2)
 409         insufficient subscription  reject, fatal (the plan lacks this feed: sip?)
@@ -109,9 +111,15 @@ plan caps the session at 30 symbols for trades and quotes: more is error 405.)""
 PING_INTERVAL_S = 15.0
 RETRY_AFTER_S = 60.0
 """After 406 (another session holds the endpoint's one connection): wait this long."""
-FATAL_CODES = {401: "no credentials were sent", 402: "check the key and secret"}
-FATAL_CODES |= {408: "the account lacks Data v2", 409: "the plan does not include this feed"}
-RETRY_CODES = {404: 10.0, 500: 10.0}
+FATAL_CODES = {
+    401: "no credentials were sent",
+    402: "check the key and secret",
+    408: "the account lacks Data v2",
+    409: "the plan does not include this feed",
+}
+"""Errors about the session that no retry can fix, with the hint the rejection carries."""
+RETRY_CODES = {401: 10.0, 404: 10.0, 500: 10.0}
+"""Transient refusals: seconds to wait at least before the next attempt."""
 HALT_CODES = frozenset({"2", "H", "P", "Q"})
 RESUME_CODES = frozenset({"3", "T"})
 INFO_CODES = frozenset({"5", "6", "7", "8", "9", "A", "C", "D", "E", "F"})
@@ -277,7 +285,7 @@ class AlpacaAdapter:
     def _error(self, item: WireError) -> None:
         message = short(item.msg, 200) or "no message"
         code = item.code
-        if code in FATAL_CODES:
+        if code in FATAL_CODES and not (code == 401 and self._credentials is not None):
             hint = FATAL_CODES[code]
             detail = f"{message} ({hint}; feed {self.feed!r})"
             raise VenueRejectedError(detail, code=str(code), fatal=True)

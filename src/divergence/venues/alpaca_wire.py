@@ -38,8 +38,8 @@ class WireQuote(msgspec.Struct, tag_field="T", tag="q"):
     bp: Decimal
     bs: Decimal
     ap: Decimal
+    t: str
     as_: Decimal = msgspec.field(name="as")
-    t: str = ""
     bx: str = ""
     ax: str = ""
     c: list[str] = []
@@ -51,7 +51,7 @@ class WireTrade(msgspec.Struct, tag_field="T", tag="t"):
     i: int
     p: Decimal
     s: Decimal
-    t: str = ""
+    t: str
     x: str = ""
     c: list[str] = []
     z: str = ""
@@ -60,7 +60,7 @@ class WireTrade(msgspec.Struct, tag_field="T", tag="t"):
 class WireStatus(msgspec.Struct, tag_field="T", tag="s"):
     S: str
     sc: str
-    t: str = ""
+    t: str
     sm: str = ""
     rc: str = ""
     rm: str = ""
@@ -193,9 +193,10 @@ class SubscriptionCheck:
 
     Only frames decide, so a replay of the archive reaches the same verdicts:
 
-    - ``connected`` (every new socket) forgets the previous connection (:meth:`reset`);
-    - an ack that dropped exactly one entry of ours and added none is the unsubscribe
-      step of a resync (unsubscribe + subscribe of one stream): expected;
+    - ``connected`` (every new connection) forgets the previous connection (:meth:`reset`);
+    - an ack that dropped entries of ours from one channel only and added none is the
+      unsubscribe step of a resync (unsubscribe + subscribe of one stream; a ``session:``
+      stream covers every symbol of its underlying): expected;
     - otherwise every entry of ours in a request chunk up to the highest chunk the ack
       shows must be in it (the first chunks of a large subscription are acknowledged
       before the later ones are sent); the entries missing are returned once, and again
@@ -217,7 +218,7 @@ class SubscriptionCheck:
         previous, self.acked = self.acked, acked
         if previous is not None:
             dropped = (previous - acked) & self.wanted
-            if len(dropped) == 1 and acked <= previous:
+            if dropped and acked <= previous and len({ch for ch, _ in dropped}) == 1:
                 return []
         ours = acked & self.wanted
         top = max((self.chunk_of[s] for _, s in ours), default=0)
