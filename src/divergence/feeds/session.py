@@ -47,7 +47,7 @@ from divergence.events import Event, FeedEvent, FeedEventKind, feed_event
 from divergence.feeds.books import BookStatus
 from divergence.feeds.health import FeedStats, StreamStats
 from divergence.feeds.pipeline import FramePipeline, PipelineOutput
-from divergence.sessions import session_at
+from divergence.sessions import default_calendar, session_at
 from divergence.settings import VenueSettings
 from divergence.store.archive import ArchiveWriter
 from divergence.venues.contract import DEFAULT_STALE_MIN_S, split_stream, stream_of
@@ -107,6 +107,9 @@ class FeedSession:
     # ---------------------------------------------------------------- public
     async def run(self) -> None:
         """Stream until cancelled; no frame and no connection error ends the loop."""
+        # The watchdog labels silence by market session; building the calendar takes about a
+        # second, which must not happen on the event loop inside a stale check.
+        await asyncio.to_thread(default_calendar)
         attempt = 0
         while True:
             events_before = self.stats.events
