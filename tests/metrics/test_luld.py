@@ -14,10 +14,12 @@ from divergence.metrics.luld import (
     LULD_BANDS_LOOKBACK_NS,
     LULD_BANDS_SCHEMA,
     LULD_EVENTS_LOOKBACK_NS,
-    LULD_EVENTS_SCHEMA,
     OFF_HOURS_BAND_LOOKBACK_NS,
     LuldParams,
     compute_luld_bands,
+)
+from divergence.metrics.luld_events import (
+    LULD_EVENTS_SCHEMA,
     compute_luld_events,
     compute_off_hours_band,
 )

@@ -26,7 +26,7 @@ import polars as pl
 
 from divergence.errors import ConfigError
 from divergence.metrics.basis import conform
-from divergence.metrics.luld import (
+from divergence.metrics.calendar_frames import (
     MINUTE_NS,
     asof,
     duration_ns,

@@ -29,16 +29,15 @@ import polars as pl
 from divergence.clock import NS_PER_SECOND
 from divergence.errors import ConfigError
 from divergence.metrics.basis import conform
-from divergence.metrics.luld import (
+from divergence.metrics.calendar_frames import (
     DAY_NS,
     HOUR_NS,
-    OFFICIAL_CLOSES_SCHEMA,
     asof,
     et_date,
     et_midnight,
     trading_sessions,
 )
-from divergence.metrics.schemas import CONSOLIDATED_BBO_SCHEMA, TS
+from divergence.metrics.schemas import CONSOLIDATED_BBO_SCHEMA, OFFICIAL_CLOSES_SCHEMA, TS
 from divergence.sessions import MarketCalendar, default_calendar
 
 log = logging.getLogger(__name__)

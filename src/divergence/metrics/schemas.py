@@ -16,6 +16,9 @@ comparable. Sizes are **underlying shares** (token units × k). Timestamps are
 - :data:`CONSOLIDATED_BBO_SCHEMA`: the consolidated token BBO per underlying, one row per
   change, with the venue at each side (ties: the venue that reached the price first).
 - :data:`BOOK_LEVELS_SCHEMA` / :data:`POOL_CURVES_SCHEMA`: depth inputs at sample times.
+- :data:`TIERS_SCHEMA`, :data:`OFFICIAL_CLOSES_SCHEMA`, :data:`REFERENCE_LAST_SCHEMA`: the
+  underlying's LULD tier, official closes and last regular-session reference price, the
+  inputs of the shadow volatility controls and the premium/discount disclosure.
 """
 
 from __future__ import annotations
@@ -104,3 +107,13 @@ POOL_CURVES_SCHEMA = pl.Schema(
 )
 """A pool's state at one sample time, in USD per share and shares: ``kind`` is
 ``constant_product`` (reserves) or ``concentrated`` (virtual liquidity ``L`` in range)."""
+TIERS_SCHEMA = pl.Schema({"underlying": pl.String(), "tier": pl.Int32()})
+"""The underlying's LULD tier (1 or 2, metrics.md §5.1); it sets the band percentage."""
+OFFICIAL_CLOSES_SCHEMA = pl.Schema(
+    {"underlying": pl.String(), "trading_day": pl.Date(), "close": pl.Float64()}
+)
+"""The underlying's official closing price (USD per share) of each XNYS trading day."""
+REFERENCE_LAST_SCHEMA = pl.Schema(
+    {"ts_event": TS, "underlying": pl.String(), "ref_price": pl.Float64()}
+)
+"""A regular-session reference price (e.g. the closing mid) and when it was set."""
