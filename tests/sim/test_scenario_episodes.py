@@ -6,9 +6,12 @@ Basis is computed here from the generated frames with the formula of docs/metric
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+import pytest
 
 from divergence.catalog import Catalog, Token
 from divergence.clock import NS_PER_SECOND
@@ -134,6 +137,24 @@ def test_scenario_selloff_on_token_venues(oct10_ticks: list[Any], catalog: Catal
         assert -depth - 0.015 < drop < -depth + 0.015, (token.id, drop)
         recovered = depth * sc.SELLOFF_RECOVERY
         assert -depth + recovered - 0.015 < kept < -depth + recovered + 0.015, (token.id, kept)
+
+
+def test_scenario_selloff_cascades_in_its_first_minute() -> None:
+    """Most of the fall comes in SELLOFF_CASCADE_S, as in a liquidation cascade, so a
+    shadow LULD's 5% band around a trailing 5-minute mean is breached for a minute."""
+    factor, start = sc.OCT10_SCENARIO.selloff_factor, sc.SELLOFF_START_NS
+    fast = sc.SELLOFF_DEPTH * sc.SELLOFF_CASCADE_SHARE  # 0.08 x 0.8 = 6.4% in 60 s
+    assert factor(start - 1) == factor(start) == 1.0
+    assert factor(start + sc.SELLOFF_CASCADE_S * NS_PER_SECOND) == pytest.approx(1 - fast)
+    assert factor(sc.SELLOFF_BOTTOM_NS) == pytest.approx(1 - sc.SELLOFF_DEPTH)
+    path = [factor(start + k * NS_PER_SECOND) for k in range(-300, 900)]  # 1 s steps
+    bottom = 300 + (sc.SELLOFF_BOTTOM_NS - start) // NS_PER_SECOND
+    assert all(a >= b for a, b in itertools.pairwise(path[: bottom + 1]))
+    assert all(a <= b for a, b in itertools.pairwise(path[bottom:]))
+    ratio = [path[k] / (sum(path[k - 300 : k]) / 300) for k in range(300, len(path))]
+    # 63 s more than 5% below the mean of the previous 5 minutes, up to 5.8% below
+    # (a smooth 8% fall over 5 minutes never gets 5% below it)
+    assert sum(r < 0.95 for r in ratio) >= 60 and min(ratio) < 0.945
 
 
 def test_scenario_usdc_depeg(oct10_ticks: list[Any], catalog: Catalog) -> None:

@@ -58,6 +58,10 @@ SELLOFF_BOTTOM_NS = et_ns(OCT10, 20, 35)
 SELLOFF_END_NS = et_ns(OCT10, 20, 45)
 SELLOFF_DEPTH = 0.08  # fraction of fair value lost at the bottom
 SELLOFF_RECOVERY = 0.5  # fraction of the loss recovered by SELLOFF_END_NS (then held)
+# A liquidation cascade: most of the fall comes in the first minute, the rest grinds down
+# to the bottom (10 Oct 2025: $3.21B liquidated in the peak 60 s, a secondary source).
+SELLOFF_CASCADE_S = 60  # sim seconds from SELLOFF_START_NS to the end of the cascade
+SELLOFF_CASCADE_SHARE = 0.8  # fraction of SELLOFF_DEPTH lost in the cascade (6.4 of 8 points)
 
 # Episode 5: USDC depegs.
 DEPEG_CURRENCY = "USDC"
@@ -121,6 +125,8 @@ class Scenario:
     selloff_window: tuple[int, int, int]
     selloff_depth: float
     selloff_recovery: float
+    selloff_cascade_s: int
+    selloff_cascade_share: float
     depeg_currency: str
     depeg_rate: Decimal
     depeg_window: tuple[int, int]
@@ -145,13 +151,21 @@ class Scenario:
         return 0.0
 
     def selloff_factor(self, ts_ns: int) -> float:
-        """Multiplier on every token's fair value: 1 outside the sell-off, smooth inside."""
+        """Multiplier on every token's fair value: 1 before the sell-off; a cascade that
+        loses ``selloff_cascade_share`` of the depth in ``selloff_cascade_s``; a grind down
+        to the full depth at the bottom; a recovery of ``selloff_recovery`` of the loss by
+        the end, then held. Each leg is a half-cosine, so the path is continuous."""
         start, bottom, end = self.selloff_window
         depth, kept = self.selloff_depth, self.selloff_depth * (1 - self.selloff_recovery)
+        cascade_end = min(start + self.selloff_cascade_s * NS_PER_SECOND, bottom)
+        fast = depth * self.selloff_cascade_share
         if ts_ns < start:
             return 1.0
+        if ts_ns < cascade_end:
+            return 1.0 - fast * _smoothstep((ts_ns - start) / (cascade_end - start))
         if ts_ns < bottom:
-            return 1.0 - depth * _smoothstep((ts_ns - start) / (bottom - start))
+            grind = _smoothstep((ts_ns - cascade_end) / (bottom - cascade_end))
+            return 1.0 - fast - (depth - fast) * grind
         if ts_ns < end:
             return 1.0 - depth + (depth - kept) * _smoothstep((ts_ns - bottom) / (end - bottom))
         return 1.0 - kept
@@ -197,6 +211,8 @@ OCT10_SCENARIO = Scenario(
     selloff_window=(SELLOFF_START_NS, SELLOFF_BOTTOM_NS, SELLOFF_END_NS),
     selloff_depth=SELLOFF_DEPTH,
     selloff_recovery=SELLOFF_RECOVERY,
+    selloff_cascade_s=SELLOFF_CASCADE_S,
+    selloff_cascade_share=SELLOFF_CASCADE_SHARE,
     depeg_currency=DEPEG_CURRENCY,
     depeg_rate=DEPEG_RATE,
     depeg_window=(DEPEG_START_NS, DEPEG_END_NS),
