@@ -24,15 +24,17 @@ from divergence.jobs.basis_job import run_backfill
 from divergence.metrics.basis import BASIS_SCHEMA
 from divergence.metrics.schemas import CONSOLIDATED_BBO_SCHEMA
 from divergence.metrics.stress import (
-    IQR_PER_SIGMA,
-    STRESS_BUCKETS_SCHEMA,
     STRESS_EPISODES_SCHEMA,
     STRESS_LOOKBACK_NS,
-    StressParams,
     compute_stress,
-    compute_stress_buckets,
     compute_stress_episodes,
     compute_stress_states,
+)
+from divergence.metrics.stress_buckets import (
+    IQR_PER_SIGMA,
+    STRESS_BUCKETS_SCHEMA,
+    StressParams,
+    compute_stress_buckets,
 )
 from divergence.runtime import sync_catalog_tables
 from divergence.settings import BasisSettings
