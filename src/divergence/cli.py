@@ -113,9 +113,19 @@ def backfill(
     end: Annotated[str, typer.Option(help="End time, ISO 8601 (UTC) or epoch ns.")],
     config: ConfigOpt = None,
     db: DbOpt = None,
+    metrics: Annotated[
+        bool,
+        typer.Option(
+            "--metrics/--no-metrics",
+            help="Also recompute the metric tables (consolidated BBO, fragmentation, "
+            "execution quality, trade-throughs, daily tables) for [START, END).",
+        ),
+    ] = True,
 ) -> None:
-    """Recompute the basis table between START and END from stored inputs."""
+    """Recompute the basis table between START and END from stored inputs, then the
+    metric tables."""
     from divergence.jobs.basis_job import run_backfill
+    from divergence.jobs.metrics_job import run_backfill as run_metrics_backfill
     from divergence.runtime import sync_catalog_tables
     from divergence.store.db import Store
 
@@ -126,6 +136,7 @@ def backfill(
     settings = _settings(config, db_path=db)
     runtime_catalog = _catalog(settings)
     store = Store(settings.db_path, threads=settings.duckdb_threads)
+    tables: dict[str, int] = {}
     try:
         store.migrate()
         sync_catalog_tables(store, runtime_catalog)
@@ -133,9 +144,21 @@ def backfill(
             rows = run_backfill(
                 store, runtime_catalog, settings.basis, start_ns=start_ns, end_ns=end_ns
             )
+        if metrics and end_ns > start_ns:
+            with _spinner("recomputing metrics"):
+                tables = run_metrics_backfill(
+                    store,
+                    runtime_catalog,
+                    settings.metrics,
+                    basis=settings.basis,
+                    start_ns=start_ns,
+                    end_ns=end_ns,
+                )
     finally:
         store.close()
     typer.echo(f"basis: {rows} rows recomputed between {start} and {end}")
+    for table, count in sorted(tables.items()):
+        typer.echo(f"{table}: {count} rows recomputed")
 
 
 @app.command()

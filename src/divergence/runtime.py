@@ -5,10 +5,12 @@ Data flow (docs/architecture.md)::
     venue sockets -> FeedSession (archive raw frame, parse, check) -> bus "events"/"quarantine"
         -> EventWriter (batched appends, venue_clock) -> bus "flushed"
         -> BasisJob (incremental, exactly-once) -> basis table, bus "basis" -> live dashboard
+        -> MetricsJob (windowed recompute behind the basis watermark) -> metric tables
 
 ``Runtime`` builds these from :class:`~divergence.settings.Settings`, starts them in
 order (consumers before producers) and stops them in reverse, so that every frame
-received before ``stop()`` is written and reflected in ``basis``.
+received before ``stop()`` is written and reflected in ``basis`` (and in the metric
+tables as far as their lookahead allows).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from divergence.feeds.discovery import discover_listings
 from divergence.feeds.report import feed_report
 from divergence.feeds.session import FeedSession
 from divergence.jobs.basis_job import BasisJob
+from divergence.jobs.metrics_job import MetricsJob
 from divergence.sessions import default_calendar
 from divergence.settings import Settings, VenueSettings
 from divergence.sim.server import SimServer
@@ -56,6 +59,9 @@ class Runtime:
         self.bus = InProcessBus()
         self.writer = EventWriter(self.store, self.bus, settings.writer)
         self.basis_job = BasisJob(self.store, self.bus, self.catalog, settings.basis)
+        self.metrics_job = MetricsJob(
+            self.store, self.bus, self.catalog, settings.metrics, basis=settings.basis
+        )
         self.sim: SimServer | None = None
         self.archive: ArchiveWriter | None = None
         self.feeds: list[FeedSession] = []
@@ -85,11 +91,14 @@ class Runtime:
         return []
 
     async def start(self) -> None:
-        """Start consumers first (writer, basis job), then the simulator and the feeds."""
+        """Start consumers first (writer, basis and metrics jobs), then the simulator and
+        the feeds."""
         self._stages = [
             asyncio.create_task(self.writer.run(), name="writer"),
             asyncio.create_task(self.basis_job.run(), name="basis-job"),
         ]
+        if self.settings.metrics.enabled:
+            self._stages.append(asyncio.create_task(self.metrics_job.run(), name="metrics-job"))
         await self.writer.ready.wait()
         venues = self.feed_venues()
         if not venues:
@@ -152,6 +161,8 @@ class Runtime:
             task.cancel()
         await _settle(self._stages)  # the writer flushes everything on cancellation
         await self.basis_job.step()
+        if self.settings.metrics.enabled:
+            await self.metrics_job.step()  # after the basis job: it reads the basis table
         await self.store.write(lambda s: s.checkpoint())
         self.store.close()
         log.info("runtime stopped")
@@ -211,6 +222,7 @@ class Runtime:
                 "rows_written": dict(self.writer.stats.rows_written),
             },
             "basis_job": self.basis_job.stats_dict(),
+            "metrics_job": self.metrics_job.stats_dict(),
             "simulator": None if self.sim is None else {"clock_ns": self.sim.clock_ns},
         }
 

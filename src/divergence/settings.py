@@ -112,6 +112,17 @@ class BasisSettings(BaseModel):
     context_idle_s: float = Field(default=5.0, gt=0)
 
 
+class MetricsSettings(BaseModel):
+    """The metrics job: windowed recompute of the metric tables behind the basis job."""
+
+    model_config = _STRICT
+    enabled: bool = Field(default=True, description="run the live metrics job in serve")
+    interval_ms: int = Field(default=1_000, ge=50)
+    max_chunk_s: int = Field(
+        default=3_600, ge=60, description="event time one window covers when catching up"
+    )
+
+
 class Settings(BaseSettings):
     """Everything a divergence process needs to know at start-up."""
 
@@ -133,6 +144,7 @@ class Settings(BaseSettings):
     sim: SimSettings = SimSettings()
     writer: WriterSettings = WriterSettings()
     basis: BasisSettings = BasisSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 def load_settings(

@@ -141,12 +141,18 @@ def compute_concentration(weights: pl.LazyFrame, *, suffix: str) -> pl.LazyFrame
     ``ffi_<suffix> = 1 / HHI`` and ``frag_<suffix> = 1 − HHI``; the last three are null
     when the total is 0. Null weights count as 0."""
     key = list(BUCKET_KEY)
-    per_venue = weights.group_by([*key, "venue"]).agg(pl.col("weight").fill_null(0.0).sum())
+    # Sums run in venue order so that two runs agree to the last bit (float addition is
+    # not associative and group_by output order is not fixed).
+    per_venue = (
+        weights.group_by([*key, "venue"], maintain_order=True)
+        .agg(pl.col("weight").fill_null(0.0).sum())
+        .sort([*key, "venue"])
+    )
     total = pl.col("weight").sum().over(key)
     hhi = pl.col("_share").pow(2).sum()
     return (
         per_venue.with_columns(pl.when(total > 0).then(pl.col("weight") / total).alias("_share"))
-        .group_by(key)
+        .group_by(key, maintain_order=True)
         .agg(
             pl.col("weight").sum().alias(f"total_{suffix}"),
             pl.when(pl.col("_share").is_not_null().any()).then(hhi).alias("_hhi"),
