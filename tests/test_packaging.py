@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from divergence.alerts.rules import load_default_rules
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = """
@@ -17,6 +19,7 @@ from pathlib import Path
 import divergence
 from divergence.content import content_dir, default_catalog_path
 from divergence.catalog import load_catalog
+from divergence.alerts.rules import load_default_rules
 pkg = Path(divergence.__file__).resolve().parent
 out = {
     "inside_package": all(str(content_dir(n)).startswith(str(pkg)) for n in
@@ -25,6 +28,7 @@ out = {
     "queries": sorted(p.name for p in (content_dir("sql") / "queries").glob("*.sql")),
     "dashboards": sorted(p.name for p in content_dir("dashboards").glob("*.toml")),
     "tokens": len(load_catalog(default_catalog_path()).token),
+    "default_rules": len(load_default_rules().rules),
 }
 print(json.dumps(out))
 """
@@ -49,6 +53,7 @@ def test_packaging_wheel_finds_bundled_content(tmp_path: Path) -> None:
     _run([str(py), "-m", "pip", "install", "--quiet", str(wheel)], tmp_path)
     found = json.loads(_run([str(py), "-c", PROBE], tmp_path))
     assert found["inside_package"] is True
+    assert found["default_rules"] == len(load_default_rules().rules)  # the rules file ships
     assert found["schema"] == sorted(p.name for p in (ROOT / "sql" / "schema").glob("*.sql"))
     assert found["queries"] == sorted(p.name for p in (ROOT / "sql" / "queries").glob("*.sql"))
     assert found["dashboards"] == sorted(p.name for p in (ROOT / "dashboards").glob("*.toml"))

@@ -23,6 +23,7 @@ from typer.exceptions import TyperException
 from divergence import __version__
 from divergence.catalog import Catalog, load_catalog
 from divergence.cli_dbn import load_dbn
+from divergence.cli_webhooks import app as webhooks_app
 from divergence.clock import parse_time_param
 from divergence.content import default_catalog_path
 from divergence.errors import DivergenceError
@@ -189,6 +190,7 @@ def replay(
 
 
 app.command("load-dbn")(load_dbn)
+app.add_typer(webhooks_app, name="webhooks")
 
 
 @app.command()

@@ -41,6 +41,7 @@ from divergence.store.db import AsyncStore, Store
 from divergence.store.frames import TS
 from divergence.store.writer import EventWriter
 from divergence.venues.registry import load_adapter
+from divergence.webhooks.manager import WebhookService
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class Runtime:
         self.metrics_job = MetricsJob(
             self.store, self.bus, self.catalog, settings.metrics, basis=settings.basis
         )
+        self.webhooks = WebhookService(self.store, settings.webhooks)
         self.sim: SimServer | None = None
         self.archive: ArchiveWriter | None = None
         self.feeds: list[FeedSession] = []
@@ -99,6 +101,7 @@ class Runtime:
         ]
         if self.settings.metrics.enabled:
             self._stages.append(asyncio.create_task(self.metrics_job.run(), name="metrics-job"))
+        self._stages.append(asyncio.create_task(self.webhooks.run(), name="webhooks"))
         await self.writer.ready.wait()
         venues = self.feed_venues()
         if not venues:
@@ -223,6 +226,7 @@ class Runtime:
             },
             "basis_job": self.basis_job.stats_dict(),
             "metrics_job": self.metrics_job.stats_dict(),
+            "webhooks": self.webhooks.stats(),
             "simulator": None if self.sim is None else {"clock_ns": self.sim.clock_ns},
         }
 

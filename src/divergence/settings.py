@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from divergence.errors import ConfigError
 from divergence.validation import describe_validation_error, load_toml
+from divergence.webhooks.config import WebhookSettings
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -145,6 +146,7 @@ class Settings(BaseSettings):
     writer: WriterSettings = WriterSettings()
     basis: BasisSettings = BasisSettings()
     metrics: MetricsSettings = MetricsSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
 
 def load_settings(

@@ -25,6 +25,7 @@ from divergence.service.routes_api import router as api_router
 from divergence.service.routes_dashboards import load_page_template
 from divergence.service.routes_dashboards import router as dashboards_router
 from divergence.service.routes_feeds import router as feeds_router
+from divergence.service.routes_webhooks import router as webhooks_router
 from divergence.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def create_app(settings: Settings, *, runtime: ServiceRuntime | None = None) -> 
     install_error_handlers(app)
     app.include_router(api_router)
     app.include_router(feeds_router)
+    app.include_router(webhooks_router)
     app.include_router(dashboards_router)
     static = content_dir("dashboards") / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")
