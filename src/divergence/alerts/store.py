@@ -19,11 +19,10 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
-import duckdb
 import orjson
 import polars as pl
 
@@ -46,31 +45,12 @@ def _dumps(value: Any) -> str:
 
 
 def _run(store: Store, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    cur = store.cursor()
-    try:
-        cur.execute(store.sql_text(name), dict(params or {}))
-        if cur.description is None:
-            return []
-        columns = [d[0] for d in cur.description]
-        return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
-    except duckdb.Error as exc:
-        raise StoreError(f"{name} failed: {exc}") from exc
+    return store.rows(name, params)
 
 
-@contextmanager
-def transaction(store: Store) -> Iterator[None]:
+def transaction(store: Store) -> AbstractContextManager[None]:
     """BEGIN ... COMMIT on this thread's cursor; ROLLBACK when the block raises."""
-    cur = store.cursor()
-    cur.execute("BEGIN")
-    try:
-        yield
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
-    try:
-        cur.execute("COMMIT")
-    except duckdb.Error as exc:
-        raise StoreError(f"commit failed: {exc}") from exc
+    return store.transaction()
 
 
 def alert_params(alert: Alert) -> dict[str, Any]:

@@ -13,8 +13,9 @@ import asyncio
 import logging
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +44,7 @@ class Store:
             raise StoreError(_explain_open_error(path, exc)) from exc
         self._local = threading.local()
         self._sql_dir = content_dir("sql")
+        self._texts: dict[str, str] = {}
 
     # -- schema -------------------------------------------------------------------------
     def migrate(self) -> list[str]:
@@ -101,6 +103,37 @@ class Store:
             return pl.DataFrame()
         frame: pl.DataFrame = rel.pl()
         return frame
+
+    def rows(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run the named statement ``sql/queries/<name>.sql`` with bound parameters on this
+        thread's cursor; its result rows (if any) as dicts."""
+        text = self._texts.get(name)
+        if text is None:
+            text = self._texts[name] = self.sql_text(name)
+        cur = self.cursor()
+        try:
+            cur.execute(text, dict(params or {}))
+            if cur.description is None:
+                return []
+            columns = [d[0] for d in cur.description]
+            return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+        except duckdb.Error as exc:
+            raise StoreError(f"{name} failed: {exc}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT on this thread's cursor; ROLLBACK when the block raises."""
+        cur = self.cursor()
+        cur.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        try:
+            cur.execute("COMMIT")
+        except duckdb.Error as exc:
+            raise StoreError(f"commit failed: {exc}") from exc
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         try:
