@@ -126,6 +126,8 @@ def backfill(
     """Recompute the basis table between START and END from stored inputs, then the
     metric tables."""
     from divergence.jobs.basis_job import run_backfill
+    from divergence.jobs.depth_job import params_from_settings
+    from divergence.jobs.depth_job import run_backfill as run_depth_backfill
     from divergence.jobs.metrics_job import run_backfill as run_metrics_backfill
     from divergence.runtime import sync_catalog_tables
     from divergence.store.db import Store
@@ -151,6 +153,15 @@ def backfill(
                     store,
                     runtime_catalog,
                     settings.metrics,
+                    basis=settings.basis,
+                    start_ns=start_ns,
+                    end_ns=end_ns,
+                )
+            with _spinner("recomputing depth and sweeps"):
+                tables |= run_depth_backfill(
+                    store,
+                    runtime_catalog,
+                    params_from_settings(settings.depth),
                     basis=settings.basis,
                     start_ns=start_ns,
                     end_ns=end_ns,

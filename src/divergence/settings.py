@@ -124,6 +124,31 @@ class MetricsSettings(BaseModel):
     )
 
 
+class DepthSettings(BaseModel):
+    """The depth job: book_depth_1s and sweep_costs_1m (docs/metrics.md)."""
+
+    model_config = _STRICT
+    enabled: bool = Field(default=True, description="run the live depth job in serve")
+    interval_ms: int = Field(default=1_000, ge=50)
+    depth_sample_s: int = Field(default=1, ge=1)
+    sweep_sample_s: int = Field(default=60, ge=1)
+    pool_max_age_s: int = Field(default=86_400, ge=1)
+    max_chunk_s: int = Field(default=3_600, ge=60)
+
+
+class AlertSettings(BaseModel):
+    """The alert engine in the service: its rules file and how often it steps."""
+
+    model_config = _STRICT
+    enabled: bool = Field(default=True, description="step the alert engine in serve")
+    rules_path: Path | None = Field(
+        default=None, description="TOML rules file; None: the built-in default rules"
+    )
+    step_ms: int = Field(
+        default=1_000, ge=50, description="wall-clock interval between two alert job steps"
+    )
+
+
 class Settings(BaseSettings):
     """Everything a divergence process needs to know at start-up."""
 
@@ -146,7 +171,9 @@ class Settings(BaseSettings):
     writer: WriterSettings = WriterSettings()
     basis: BasisSettings = BasisSettings()
     metrics: MetricsSettings = MetricsSettings()
+    depth: DepthSettings = DepthSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    alerts: AlertSettings = AlertSettings()
 
 
 def load_settings(
