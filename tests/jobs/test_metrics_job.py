@@ -31,9 +31,16 @@ from divergence.jobs.metrics_inputs import (
     compute_usd_trades,
     load_inputs,
 )
-from divergence.jobs.metrics_job import MetricsJob, run_backfill
+from divergence.jobs.metrics_job import (
+    MetricsJob,
+    Window,
+    commit_chunk,
+    due_specs,
+    run_backfill,
+)
 from divergence.metrics.fx import FX_SCHEMA
-from divergence.metrics.windowed import DAILY_SPECS, METRIC_SPECS
+from divergence.metrics.premium import DAILY_PREMIUM_SCHEMA
+from divergence.metrics.windowed import DAILY_SPECS, METRIC_SPECS, et_day_bounds
 from divergence.runtime import sync_catalog_tables
 from divergence.settings import BasisSettings, MetricsSettings, WriterSettings
 from divergence.store.db import AsyncStore, Store
@@ -176,15 +183,39 @@ def _market(start_s: int, end_s: int) -> list[Event]:
     return sorted(events, key=lambda e: e.ts_event)
 
 
+FRIDAY_CLOSE_QUOTE = T0 - 8 * 3_600 * S + 2 * MINUTE  # Fri 15:59 ET, regular session
+OFF_HOURS_TRADE = T0 + 60 * S + 700 * MS
+BREACH_TRADE = T0 + 400 * S + 700 * MS
+
+
+def _flash_crash(events: list[Event]) -> list[Event]:
+    """simx-a quotes 229.90 / 230.00 USD (k = 1) from T0 + 300 s to T0 + 330 s."""
+    crashed = range(T0 + 300 * S, T0 + 331 * S)
+    kept = [
+        e
+        for e in events
+        if not (isinstance(e, Quote) and e.venue == "simx-a" and e.ts_event in crashed)
+    ]
+    low = [token(T0 + k * S + 100 * MS, "AAPLx@simx-a", "229.90", "230.00") for k in
+           range(300, 331, 5)]  # fmt: skip
+    return sorted(kept + low, key=lambda e: e.ts_event)
+
+
 FLUSHES: list[list[Event]] = [
-    _market(0, 60),
-    _market(60, 120),
+    [  # Friday's close (mid 245.02): the prior close of Saturday's LULD bands
+        ref(FRIDAY_CLOSE_QUOTE, "245.00", "245.04"),
+        *_market(0, 60),
+    ],
+    [*_market(60, 120), trade(OFF_HOURS_TRADE, "AAPLx@simx-a", "300.00", "1", "buy")],
     [  # a token quote and a trade from 90 s before the watermark arrive late
         token(T0 + 30 * S + 700 * MS, "AAPLx@simx-a", "245.95", "246.05", recv=T0 + 121 * S),
         trade(T0 + 31 * S, "AAPLx@simx-b", "246.10", "7", "buy", recv=T0 + 121 * S),
         *_market(120, 240),  # past midnight ET: Friday ends at T0 + 180 s
     ],
-    _market(240, 420),
+    [
+        *_flash_crash(_market(240, 420)),
+        trade(BREACH_TRADE, "AAPLx@simx-a", "260.00", "1", "buy"),
+    ],
     [*_market(420, 600), beat(T0 + 600 * S, "sim-sip"), beat(T0 + 600 * S, "sim-fx")],
     [beat(T0 + 900 * S, "sim-sip"), beat(T0 + 900 * S, "sim-fx")],
 ]
@@ -234,14 +265,70 @@ async def test_metrics_job_live_steps_equal_one_backfill(tmp_path: Path, catalog
     finally:
         await live.close()
     assert stats["chunks"] > len(FLUSHES)
-    # 10 minutes of 12 s trades (50) plus the late one, each checked once per table.
-    assert tables["trade_throughs"].height == tables["execution_quality"].height == 51
+    # 10 minutes of 12 s trades (50), the late one and the two off the bands, each checked
+    # once per table.
+    assert tables["trade_throughs"].height == tables["execution_quality"].height == 53
     assert tables["fragmentation_1m"].height == 10  # minutes T0 .. T0 + 9 min, END = T0 + 10 min
-    # Friday (ET) is complete: its trades are the 16 before T0 + 180 s (15 + the late one).
+    # Friday (ET) is complete: its trades are the 17 before T0 + 180 s (15 + the late one
+    # + the off-hours one).
     daily = tables["trade_through_daily"]
     assert daily["day"].unique().to_list() == [FRIDAY]
-    assert daily["trades"].sum() == 16
-    assert tables["venue_scorecard_daily"]["trades"].sum() == 16
+    assert daily["trades"].sum() == 17
+    assert tables["venue_scorecard_daily"]["trades"].sum() == 17
+    _assert_luld_by_hand(tables["luld_bands"], tables["luld_events"])
+
+
+def _ts(*values: int) -> pl.Series:
+    return pl.Series(values, dtype=pl.Int64).cast(pl.Datetime("ns"))
+
+
+def _assert_luld_by_hand(bands: pl.DataFrame, events: pl.DataFrame) -> None:
+    """Saturday's bands and the four events of FLUSHES (all in the closed session)."""
+    # Saturday's first trade: k = 182 s, simx-a (USD, k = 1), 245.2 + (182 % 5) x 0.2 =
+    # 245.60: the reference from 1 ns after it. Prior close: Friday's mid (245.00 +
+    # 245.04) / 2 = 245.02 > $3, Tier 1: w = 5 % x 245.60 = 12.28, bands 233.32 / 257.88.
+    # Later trades stay within 1 % of it (the 260.00 one moves the mean of Saturday's 20
+    # trades by about (260 - 245.6) / 20 = 0.72, 0.3 %).
+    saturday = bands.filter(pl.col("et_date") == date(2025, 9, 20))
+    # Its reset at midnight ET (T0 + 180 s, after Friday's trades), then the reference; no
+    # other band change before END.
+    assert saturday["ts_event"].cast(pl.Int64).to_list() == [
+        T0 + 180 * S,
+        T0 + 182 * S + 400 * MS + 1,
+    ]
+    reset, first = saturday.rows(named=True)
+    assert (reset["ref_price_usd"], reset["lower_band_usd"], reset["upper_band_usd"]) == (
+        None,
+        None,
+        None,
+    )
+    assert (first["tier"], first["session"], first["band_window"]) == (1, "closed", None)
+    assert first["prior_close_usd"] == pytest.approx(245.02, rel=1e-12)
+    assert first["ref_price_usd"] == pytest.approx(245.60, rel=1e-12)
+    assert (first["lower_band_usd"], first["upper_band_usd"]) == (233.32, 257.88)
+    # Friday: a reference from its first trade on, bands null (no Thursday close).
+    friday = bands.filter(pl.col("et_date") == FRIDAY)
+    assert friday.height > 0 and friday["ref_price_usd"].null_count() == 0
+    assert friday["lower_band_usd"].null_count() == friday.height
+    # Events, by hand: the Friday trade at 300.00 is > 245.02 x 1.2 = 294.024 (off-hours
+    # band); the crash: simx-a's ask 230.00 <= 233.32 from T0 + 300.1 s to T0 + 335.1 s
+    # (35 s): 15 s of limit state, then a 5-minute pause; 260.00 > 257.88 breaches.
+    crash, pause = T0 + 300 * S + 100 * MS, T0 + 315 * S + 100 * MS
+    expected = pl.DataFrame(
+        {
+            "event": ["off_hours_band", "limit_state_equiv", "pause_equiv", "band_breach"],
+            "ts_start": _ts(OFF_HOURS_TRADE, crash, pause, BREACH_TRADE),
+            "ts_end": _ts(OFF_HOURS_TRADE, pause, pause + 5 * MINUTE, BREACH_TRADE),
+            "side": ["upper", "lower", "lower", "upper"],
+            "price_usd": [300.0, 230.0, 230.0, 260.0],
+            "ref_price_usd": [245.02, 245.60, 245.60, 245.60],
+            "lower_band_usd": [245.02 * 0.8, 233.32, 233.32, 233.32],
+            "upper_band_usd": [245.02 * 1.2, 257.88, 257.88, 257.88],
+            "venue": ["simx-a"] * 4,
+        }
+    )
+    assert_frame_equal(events.select(expected.columns), expected, **CLOSE)
+    assert set(events["session"]) == {"closed"} and set(events["underlying"]) == {"AAPL"}
 
 
 async def test_metrics_job_crash_in_commit_leaves_tables_and_state(
@@ -308,6 +395,68 @@ async def test_metrics_job_waits_for_the_basis_job(tmp_path: Path, catalog: Cata
         await live.close()
 
 
+def test_due_specs_wait_for_min_step() -> None:
+    specs = {s.name: s for s in METRIC_SPECS}
+    chosen = [specs[n] for n in ("consolidated_bbo", "luld_bands", "luld_events")]
+    done = dict.fromkeys(specs, T0)
+
+    def due(watermark: int) -> list[str]:
+        return [s.name for s in due_specs(chosen, done, watermark=watermark)]
+
+    # No min step: due as soon as anything is final. The bands (60 s, no lookahead) wait
+    # for W = T0 + 60 s; the events (60 s, lookahead 15 s) for W = T0 + 75 s.
+    assert due(T0 + 1) == ["consolidated_bbo"]
+    assert due(T0 + 60 * S - 1) == ["consolidated_bbo"]
+    assert due(T0 + 60 * S) == ["consolidated_bbo", "luld_bands"]
+    assert due(T0 + 75 * S - 1) == ["consolidated_bbo", "luld_bands"]
+    assert due(T0 + 75 * S) == ["consolidated_bbo", "luld_bands", "luld_events"]
+    assert due(T0) == []
+
+
+def _close_rows(pds: dict[date, float]) -> pl.DataFrame:
+    """daily_premium rows of AAPL (close 100) at 16:00 ET of each day, with these PDs."""
+    rows = []
+    for day, pd in pds.items():
+        close_ts = et_day_bounds(day)[0] + 16 * 3_600 * S
+        rows.append(("AAPL", day, close_ts, 100.0, close_ts - S, 100.0 * (1 + pd), pd))
+    return pl.DataFrame(rows, schema=DAILY_PREMIUM_SCHEMA, orient="row")
+
+
+def test_persistent_premium_is_rewritten_whole_from_stored_daily_rows(store: Store) -> None:
+    # |PD| = 3 % on 9 trading days: Wed 27 Aug .. Tue 9 Sep 2025 (Labor Day, Mon 1 Sep,
+    # and the weekends are no trading days: they do not break the run); 1 % on Wed 10 Sep.
+    days = [date(2025, 8, d) for d in (27, 28, 29)] + [date(2025, 9, d) for d in (2, 3, 4, 5, 8, 9)]
+    spec = next(s for s in METRIC_SPECS if s.name == "daily_premium")
+    lo, hi = et_day_bounds(days[0])[0], et_day_bounds(date(2025, 9, 10))[1]
+    window = Window(
+        spec, lo, hi, _close_rows(dict.fromkeys(days, 0.03) | {date(2025, 9, 10): 0.01})
+    )
+    done = {"daily_premium": hi}
+    for _ in range(2):  # a re-run rewrites the same rows
+        written = commit_chunk(store, [window], done, specs=METRIC_SPECS, seq=None)
+        assert written == {"daily_premium": 10, "persistent_premium": 1}
+    # 9 days > 7: persistent, flagged on the 8th trading day (Mon 8 Sep).
+    expected = pl.DataFrame(
+        {
+            "underlying": ["AAPL"],
+            "start_date": [days[0]],
+            "end_date": [days[-1]],
+            "length_days": [9],
+            "max_abs_pd": [0.03],
+            "persistent": [True],
+            "flagged_on": [date(2025, 9, 8)],
+        },
+        schema_overrides={"length_days": pl.Int32},
+    )
+    assert_frame_equal(store.query("SELECT * FROM persistent_premium"), expected)
+    # Rows not yet final (done before Sep 10's end) are not read: no run is written then.
+    store.execute("DELETE FROM persistent_premium")
+    early = {"daily_premium": et_day_bounds(days[0])[1] - 1}
+    assert commit_chunk(store, [window], early, specs=METRIC_SPECS, seq=None) == {
+        "daily_premium": 10
+    }
+
+
 def test_run_backfill_refuses_an_empty_span(store: Store, catalog: Catalog) -> None:
     with pytest.raises(BadRequestError, match=r"end \(5\) must be after start \(5\)"):
         run_backfill(store, catalog, MetricsSettings(), basis=BASIS, start_ns=5, end_ns=5)
@@ -347,7 +496,13 @@ async def test_load_inputs_converts_to_usd_per_share(tmp_path: Path, catalog: Ca
     hand = await _hand(tmp_path / "hand.duckdb", catalog)
     try:
         frames = await hand.astore.read(
-            lambda s: load_inputs(s, inputs, lo=T1 - S, hi=T1 + S, seq=2**62)
+            lambda s: load_inputs(
+                s,
+                inputs,
+                lo=dict.fromkeys(("quotes", "trades", "reference"), T1 - S),
+                hi=T1 + S,
+                seq=2**62,
+            )
         )
     finally:
         await hand.close()

@@ -18,6 +18,16 @@ for a span ``[lo, hi]`` of event time, from inputs with ``ingest_seq <= seq``:
 - ``reference`` (``REFERENCE_NBBO_SCHEMA``), from the ``reference_quotes`` view: the
   underlying's quotes with their session label, kept while the instrument serves that
   session (``instruments.ref_sessions``), and always while closed or halted.
+- ``basis`` (``BASIS_ROWS_SCHEMA``): the ``basis`` rows themselves.
+- ``closes`` (``CLOSES_SCHEMA``): per underlying and XNYS regular session that closed in
+  the span, the mid of the last reference quote in ``[open, close]`` of an instrument
+  that serves the regular session (ties: the greater instrument id, then the last
+  written), stamped with the close instant: the "last official close" the basis uses
+  while the market is closed. No official closing price feed exists yet.
+- ``tiers`` (``TIERS_SCHEMA``, untimed): each catalog underlying's LULD tier
+  (``[[underlying]] tier``, 1 when not given).
+
+Only the inputs asked for are read, each over its own span (:data:`Loader`).
 
 :func:`begin_step` reads where a step of the metrics job starts: the basis job's
 ``(W, S)``, and each metric's ``done_until`` after the rewinds that late inputs force
@@ -27,7 +37,7 @@ for a span ``[lo, hi]`` of event time, from inputs with ``ingest_seq <= seq``:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -36,9 +46,11 @@ from divergence.catalog import Catalog
 from divergence.clock import NS_PER_MS
 from divergence.jobs.basis_inputs import BasisInputs, JobState
 from divergence.metrics.basis import conform
+from divergence.metrics.calendar_frames import DAY_NS
 from divergence.metrics.fx import FX_SCHEMA, fx_median_at
-from divergence.metrics.schemas import REFERENCE_NBBO_SCHEMA, USD_QUOTES_SCHEMA, USD_TRADES_SCHEMA
-from divergence.metrics.windowed import MetricSpec
+from divergence.metrics.schemas import TIERS_SCHEMA, USD_TRADES_SCHEMA
+from divergence.metrics.windowed import INPUT_SCHEMAS, MetricSpec
+from divergence.sessions import calendar_frame
 from divergence.settings import BasisSettings
 from divergence.store.db import Store
 
@@ -69,12 +81,18 @@ class MetricsInputs:
 
     fx_sources: list[str]
     fx_max_staleness_ms: int
+    regular_ref_ids: list[str]
+    tiers: pl.DataFrame
 
     @classmethod
     def from_catalog(cls, catalog: Catalog, settings: BasisSettings) -> MetricsInputs:
+        basis = BasisInputs.from_catalog(catalog)
+        tiers = [(u.symbol, u.tier) for u in catalog.underlying]
         return cls(
-            fx_sources=BasisInputs.from_catalog(catalog).fx_sources,
+            fx_sources=basis.fx_sources,
             fx_max_staleness_ms=settings.fx_max_staleness_ms,
+            regular_ref_ids=basis.regular_ref_ids,
+            tiers=pl.DataFrame(tiers, schema=TIERS_SCHEMA, orient="row"),
         )
 
 
@@ -108,28 +126,74 @@ def compute_usd_trades(
 
 
 def load_inputs(
-    store: Store, inputs: MetricsInputs, *, lo: int, hi: int, seq: int
+    store: Store, inputs: MetricsInputs, *, lo: Mapping[str, int], hi: int, seq: int
 ) -> dict[str, pl.LazyFrame]:
-    """The metrics' input frames for event time in ``[lo, hi]`` (module docstring)."""
-    span = {"ts_lo": lo, "ts_hi": hi, "seq": seq}
-    quotes = store.query(store.sql_text("metrics_usd_quotes"), span)
+    """The metrics' input frames named in ``lo``, each for event time in ``[lo[name],
+    hi]`` (module docstring; ``tiers`` whole)."""
+    return {
+        name: _LOADERS[name](store, inputs, {"ts_lo": start, "ts_hi": hi, "seq": seq})
+        for name, start in lo.items()
+    }
+
+
+def _query(name: str, sql: str) -> Callable[[Store, MetricsInputs, dict[str, int]], pl.LazyFrame]:
+    """A loader of input ``name`` by one query (``sql``) over a span, as its schema."""
+
+    def load(store: Store, inputs: MetricsInputs, span: dict[str, int]) -> pl.LazyFrame:
+        return _lazy(store.query(store.sql_text(sql), span), INPUT_SCHEMAS[name])
+
+    return load
+
+
+def load_trades(store: Store, inputs: MetricsInputs, span: dict[str, int]) -> pl.LazyFrame:
+    """Token trades in USD per share (module docstring)."""
     trades = store.query(store.sql_text("metrics_token_trades"), span)
-    reference = store.query(store.sql_text("metrics_reference_nbbo"), span)
     staleness_ns = inputs.fx_max_staleness_ms * NS_PER_MS
     rates = store.query(
         store.sql_text("metrics_fx_rates"),
-        {"keys": inputs.fx_sources, "ts_lo": lo - staleness_ns, "ts_hi": hi, "seq": seq},
+        {"keys": inputs.fx_sources, **span, "ts_lo": span["ts_lo"] - staleness_ns},
     )
     usd_trades = compute_usd_trades(
         _lazy(trades, TOKEN_TRADES_SCHEMA),
         _lazy(rates, FX_SCHEMA),
         fx_max_staleness_ms=inputs.fx_max_staleness_ms,
     )
-    return {
-        "quotes": _lazy(quotes, USD_QUOTES_SCHEMA),
-        "trades": usd_trades.collect().lazy(),
-        "reference": _lazy(reference, REFERENCE_NBBO_SCHEMA),
-    }
+    return usd_trades.collect().lazy()
+
+
+def load_closes(store: Store, inputs: MetricsInputs, span: dict[str, int]) -> pl.LazyFrame:
+    """Each underlying's close (last regular-session reference mid) of every regular
+    session that closed in the span (module docstring)."""
+    lo, hi = span["ts_lo"], span["ts_hi"]
+    # From a day before: a session that closes in the span is whole (not clipped at lo).
+    sessions = calendar_frame(lo - DAY_NS, hi + 1).filter(
+        (pl.col("session") == "regular") & pl.col("ts_end").is_between(lo, hi)
+    )
+    rows = store.query(
+        store.sql_text("metrics_closes"),
+        {
+            "keys": inputs.regular_ref_ids,
+            "opens": sessions["ts_start"].to_list(),
+            "closes": sessions["ts_end"].to_list(),
+            "days": sessions["trading_day"].to_list(),
+            "seq": span["seq"],
+        },
+    )
+    return _lazy(rows, INPUT_SCHEMAS["closes"])
+
+
+def _tiers(store: Store, inputs: MetricsInputs, span: dict[str, int]) -> pl.LazyFrame:
+    return inputs.tiers.lazy()
+
+
+_LOADERS: dict[str, Callable[[Store, MetricsInputs, dict[str, int]], pl.LazyFrame]] = {
+    "quotes": _query("quotes", "metrics_usd_quotes"),
+    "reference": _query("reference", "metrics_reference_nbbo"),
+    "basis": _query("basis", "metrics_basis"),
+    "trades": load_trades,
+    "closes": load_closes,
+    "tiers": _tiers,
+}
 
 
 def _lazy(frame: pl.DataFrame, schema: pl.Schema) -> pl.LazyFrame:
@@ -159,20 +223,21 @@ def begin_step(
 ) -> tuple[int, int, dict[str, int]] | None:
     """The basis job's ``(W, S)`` and each metric's ``done_until`` after the rewinds
     (steps 1-2 in :mod:`divergence.jobs.metrics_job`); None while the basis job has not
-    run. A metric that never ran starts at the first token observation or trade."""
+    run. A metric that never ran starts at the first token observation or trade (not
+    rewound: it wrote nothing, and reads every input up to ``S`` from there)."""
     target = load_basis_state(store)
     if target is None:
         return None
     by_name = {s.name: s for s in specs}
     done = {s.name: state.done[s.name] for s in specs if s.name in state.done}
-    if len(done) < len(specs):
-        first = first_input(store, seq=target.seq)
-        if first is not None:
-            done |= {s.name: first for s in specs if s.name not in done}
     arrived = new_inputs_since(store, seq_done=state.seq, seq=target.seq)
     if arrived is not None:
         # Rows final at watermark `arrived` never read an input at `arrived`: they stay.
         done = {n: min(d, by_name[n].done_until(arrived)) for n, d in done.items()}
+    if len(done) < len(specs):  # never ran: nothing written to rewind
+        first = first_input(store, seq=target.seq)
+        if first is not None:
+            done |= {s.name: first for s in specs if s.name not in done}
     return target.watermark_ns, target.seq, done
 
 

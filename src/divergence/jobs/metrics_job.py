@@ -12,8 +12,10 @@ its own ``done_until`` (rows with an earlier time are final), kept in ``job_stat
    time ``τ`` may change every row that is not final at watermark ``τ`` (from ``τ -
    lookahead``, rounded up to a bucket), so ``done_until`` goes back to there; a metric
    that never ran starts at the first token observation or trade;
-3. recomputes each metric with :func:`~divergence.metrics.windowed.run_window` from its
-   ``done_until`` to ``W``, in chunks of at most ``metrics.max_chunk_s`` of event time,
+3. recomputes each metric that is due (:func:`due_specs`: at least its ``min_step_ns``
+   of rows became final, e.g. 60 s for the day-long LULD lookback) with
+   :func:`~divergence.metrics.windowed.run_window` from its ``done_until`` to ``W``, in
+   chunks of at most ``metrics.max_chunk_s`` of event time,
    and per chunk deletes the recomputed range of each table, inserts the new rows,
    rewrites the daily tables of the ET days that became complete or changed
    (:data:`~divergence.metrics.windowed.DAILY_SPECS`, from the stored rows) and saves
@@ -126,6 +128,18 @@ def plan_chunk(
     }
 
 
+def due_specs(
+    specs: Sequence[MetricSpec], done: Mapping[str, int], *, watermark: int
+) -> tuple[MetricSpec, ...]:
+    """The metrics a live step runs: those with new rows final at ``watermark``, at least
+    ``min_step_ns`` of row time past their ``done_until`` (the others wait)."""
+    return tuple(
+        s
+        for s in specs
+        if s.name in done and s.done_until(watermark) - done[s.name] >= max(s.min_step_ns, 1)
+    )
+
+
 def compute_chunk(
     store: Store,
     inputs: MetricsInputs,
@@ -137,7 +151,10 @@ def compute_chunk(
 ) -> list[Window]:
     """Each planned metric's window (:func:`plan_chunk`), from one load of the inputs."""
     chosen = [s for s in specs if s.name in marks]
-    lo = min(s.window_start(done[s.name]) - s.lookback_ns for s in chosen)
+    lo: dict[str, int] = {}
+    for spec in chosen:
+        for name, start in spec.input_bounds(spec.window_start(done[spec.name])).items():
+            lo[name] = min(start, lo.get(name, start))
     frames = load_inputs(store, inputs, lo=lo, hi=max(marks.values()), seq=seq)
     windows = []
     for spec in chosen:
@@ -189,10 +206,22 @@ def _write_daily(
     return rows.height
 
 
+def _write_whole(store: Store, daily: DailySpec, ready: int, specs: Sequence[MetricSpec]) -> int:
+    """Recompute a ``whole`` aggregate from every final stored row of its sources."""
+    table, _ = _table(daily.name)
+    by_name = {s.name: s for s in specs}
+    frames = {name: _stored_rows(store, by_name[name], -_ALL, ready) for name in daily.sources}
+    rows = daily.compute(frames).sort(list(daily.order), maintain_order=True).collect()
+    store.execute(f"DELETE FROM {table}")
+    store.append(table, rows)
+    return rows.height
+
+
 def _daily_rows(
     store: Store, windows: Sequence[Window], done: Mapping[str, int], specs: Sequence[MetricSpec]
 ) -> dict[str, int]:
-    """Rewrite the ET days the windows touched that every source has finished."""
+    """Rewrite the ET days the windows touched that every source has finished (a
+    ``whole`` aggregate: all of it, when such a day exists)."""
     written = {}
     for daily in DAILY_SPECS:
         if any(name not in done for name in daily.sources):
@@ -200,7 +229,9 @@ def _daily_rows(
         ready = min(done[name] for name in daily.sources)
         spans = [(w.start, w.end) for w in windows if w.spec.name in daily.sources]
         days = sorted({d for lo, hi in spans for d in complete_days(lo, hi, done_until=ready)})
-        if days:
+        if days and daily.whole:
+            written[daily.name] = _write_whole(store, daily, ready, specs)
+        elif days:
             written[daily.name] = _write_daily(store, daily, days, specs)
     return written
 
@@ -305,8 +336,9 @@ class MetricsJob:
             written: dict[str, int] = {}
             if begun is not None:
                 watermark, seq, done = begun
-                final = {s.name: watermark for s in self._specs}
-                while marks := plan_chunk(self._specs, done, final, span_ns=self._span_ns):
+                due = due_specs(self._specs, done, watermark=watermark)
+                final = {s.name: watermark for s in due}
+                while marks := plan_chunk(due, done, final, span_ns=self._span_ns):
                     done = await self._chunk(done, marks, seq, written)
             self._record(written, time.monotonic() - started)
         return sum(written.values())

@@ -1,29 +1,33 @@
 """Windowed recompute: the live micro-batches and the backfill run one computation (pure).
 
 A metric is a :class:`MetricSpec`: a pure function from the engine's input frames
-(:data:`Frames`: ``quotes`` = ``USD_QUOTES_SCHEMA``, ``trades`` = ``USD_TRADES_SCHEMA``,
-``reference`` = ``REFERENCE_NBBO_SCHEMA``, every one with ``ts_event``) to output rows,
-each stamped with a time (``time_column``). It declares how far before a row's time its
-inputs may lie (``lookback_ns``) and how far after (``lookahead_ns``), and, for bucketed
-metrics, the epoch-aligned bucket width (``bucket_ns``; the row's time is the bucket
-start). The inputs are complete up to a *watermark* ``W`` (every event with ``ts_event
-<= W`` is known). Then :func:`run_window` with ``done_until`` ``D``:
+(:data:`Frames`, by name: :data:`INPUT_SCHEMAS`) and the instant they are complete up to
+(the *horizon*, the watermark) to output rows, each stamped with a time
+(``time_column``). It declares which inputs it reads (``inputs``), how far before a
+row's time it reads them (``lookback_ns``, per input ``input_lookback_ns``) and how far
+after (``lookahead_ns``), and, for bucketed metrics, the epoch-aligned bucket width
+(``bucket_ns``; the row's time is the bucket start). The inputs are complete up to a
+*watermark* ``W`` (every event with ``ts_event <= W`` is known). Then :func:`run_window`
+with ``done_until`` ``D``:
 
-- computes on the inputs in ``[D' - lookback_ns, W]``, where ``D'`` is ``D`` (floored to
-  its bucket for a bucketed metric: a bucket is always recomputed whole);
+- computes on each input in ``[D' - lookback, W]``, where ``D'`` is ``D`` (floored to
+  its bucket for a bucketed metric: a bucket is always recomputed whole), with horizon
+  ``W``; untimed inputs (``tiers``) are passed whole;
 - keeps the rows with time in ``[D', E)``, ``E = W - lookahead_ns`` (for a bucketed
   metric ``E`` is rounded *up* to a bucket boundary: exactly the buckets ``b < W -
   lookahead_ns``, i.e. complete ones, since ``lookahead_ns >= bucket_ns``);
 - returns them, sorted by ``order``, with ``E`` as the new ``done_until``.
 
-A row at ``t`` reads inputs in ``[t - lookback_ns, t + lookahead_ns]`` only (each
-metric module proves its claim), so it is the same whether computed in one window over
-all history (the backfill) or in many consecutive windows (the live job): windows
-chain, ``done_until`` of one is the start of the next. tests/metrics/test_windowed.py
-checks that with random event streams cut at random watermarks.
+A row at ``t`` reads inputs in ``[t - lookback, t + lookahead]`` only (each metric
+module proves its claim), so it is the same whether computed in one window over all
+history (the backfill) or in many consecutive windows (the live job): windows chain,
+``done_until`` of one is the start of the next. How often the live job steps a metric
+(``min_step_ns``: only once that much row time became final) changes where windows are
+cut, never the rows. tests/metrics/test_windowed.py checks that with random event
+streams cut at random watermarks.
 
 :data:`METRIC_SPECS` lists the metrics the metrics job runs; :data:`DAILY_SPECS` the
-per-ET-day aggregates it derives from their stored rows once a day is complete (see
+aggregates it derives from their stored rows once an ET day is complete (see
 :func:`complete_days`). Adding a metric is one entry here (and its table's migration).
 """
 
@@ -36,8 +40,11 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from divergence.clock import ns_from_datetime
+from divergence.clock import NS_PER_SECOND, ns_from_datetime
 from divergence.errors import ConfigError
+from divergence.metrics.basis import BASIS_SCHEMA
+from divergence.metrics.basis_stats import BASIS_STATS_LOOKBACK_NS, compute_basis_stats
+from divergence.metrics.calendar_frames import ET_DAY_MAX_NS, et_date, et_midnight
 from divergence.metrics.consolidated import (
     BUCKET_NS,
     CONSOLIDATED_BBO_LOOKBACK_NS,
@@ -55,13 +62,41 @@ from divergence.metrics.fragmentation import (
     compute_fragmentation,
     compute_time_at_inside,
 )
+from divergence.metrics.luld import (
+    LULD_BANDS_LOOKBACK_NS,
+    LULD_EVENTS_LOOKAHEAD_NS,
+    LULD_EVENTS_LOOKBACK_NS,
+    OFF_HOURS_BAND_LOOKBACK_NS,
+    compute_luld_bands,
+)
+from divergence.metrics.luld_events import (
+    compute_luld_events,
+    compute_off_hours_band,
+    finish_events,
+)
+from divergence.metrics.premium import (
+    DAILY_PREMIUM_LOOKBACK_NS,
+    compute_daily_premium,
+    compute_persistent_premium,
+)
 from divergence.metrics.schemas import (
+    OFFICIAL_CLOSES_SCHEMA,
     REFERENCE_NBBO_SCHEMA,
+    TIERS_SCHEMA,
+    TS,
     USD_QUOTES_SCHEMA,
     USD_TRADES_SCHEMA,
 )
 from divergence.metrics.scorecard import ORDER as SCORECARD_ORDER
 from divergence.metrics.scorecard import compute_venue_scorecard
+from divergence.metrics.stress import (
+    STRESS_LOOKAHEAD_NS,
+    STRESS_LOOKBACK_NS,
+    STRESS_STATES_LOOKBACK_NS,
+    compute_stress,
+    compute_stress_states,
+)
+from divergence.metrics.stress_buckets import STRESS_BUCKETS_LOOKBACK_NS, compute_stress_buckets
 from divergence.metrics.trade_through import ORDER as TRADE_THROUGH_ORDER
 from divergence.metrics.trade_through import (
     TRADE_THROUGH_LOOKBACK_NS,
@@ -70,16 +105,45 @@ from divergence.metrics.trade_through import (
 )
 
 Frames = Mapping[str, pl.LazyFrame]
-"""Input frames by name; every frame has a ``ts_event`` column (``Datetime("ns")``)."""
-Loader = Callable[[int, int], Frames]
-"""``(lo_ns, hi_ns) -> frames`` holding (at least) the inputs with ts_event in [lo, hi]."""
+"""Input frames by name (:data:`INPUT_SCHEMAS`); timed ones have ``ts_event`` (ns)."""
+Compute = Callable[[Frames, int], pl.LazyFrame]
+"""``(frames, horizon_ns) -> rows``: the window's inputs, complete up to ``horizon_ns``."""
+Loader = Callable[[Mapping[str, int], int], Frames]
+"""``(lo_ns by input name, hi_ns) -> frames`` holding (at least) each named input with
+ts_event in [lo, hi] (untimed inputs whole)."""
+CLOSES_SCHEMA = pl.Schema({"ts_event": TS, **OFFICIAL_CLOSES_SCHEMA})
+"""The underlying's close per trading day (``OFFICIAL_CLOSES_SCHEMA``) stamped with the
+instant it is struck (``ts_event``, the regular close): the job uses the last
+regular-session reference mid (:mod:`divergence.jobs.metrics_inputs`)."""
+BASIS_ROWS_SCHEMA = pl.Schema(
+    {
+        name: BASIS_SCHEMA[name]
+        for name in (
+            *("ts_event", "instrument_id", "venue", "underlying", "session"),
+            *("ref_state", "ref_kind", "source_seq", "basis_bps"),
+        )
+    }
+)
+"""The ``basis`` columns the basis statistics and the stress detector read."""
 INPUT_SCHEMAS: Mapping[str, pl.Schema] = {
     "quotes": USD_QUOTES_SCHEMA,
     "trades": USD_TRADES_SCHEMA,
     "reference": REFERENCE_NBBO_SCHEMA,
+    "basis": BASIS_ROWS_SCHEMA,
+    "closes": CLOSES_SCHEMA,
+    "tiers": TIERS_SCHEMA,
 }
-"""The inputs every :class:`MetricSpec` may read, by name."""
+"""The inputs a :class:`MetricSpec` may read, by name; ``tiers`` is untimed."""
 ET_ZONE = ZoneInfo("America/New_York")
+CLOSES_LOOKBACK_NS = OFF_HOURS_BAND_LOOKBACK_NS + ET_DAY_MAX_NS
+"""How far back the LULD metrics read closes: a row's ET day (25 h) and the prior
+trading day's close, or the last regular-session reference (8 days, the longest XNYS
+closure since 2000)."""
+
+
+def is_timed(name: str) -> bool:
+    """Whether input ``name`` is windowed by ``ts_event`` (else passed whole)."""
+    return "ts_event" in INPUT_SCHEMAS[name]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,39 +151,50 @@ class MetricSpec:
     """A metric the windowed recompute can run (module docstring).
 
     - ``name``: also the name of the DuckDB table the metrics job writes;
-    - ``compute``: pure, from :data:`Frames` to the metric's rows;
+    - ``compute``: pure, from :data:`Frames` and the horizon to the metric's rows;
     - ``time_column``: the row time (``ts_event``, or ``bucket_start`` when bucketed);
+    - ``inputs``: the input frames it reads (it is given only these);
     - ``lookback_ns`` / ``lookahead_ns``: the input window around a row's time;
+      ``input_lookback_ns`` overrides the lookback of single inputs;
     - ``bucket_ns``: the bucket width of a bucketed metric (``lookahead_ns`` must cover
       it), else ``None``;
     - ``order``: the sort keys, unique per row, so two runs compare row for row;
-    - ``columns``: renames from the metric's column names to the table's (units).
+    - ``columns``: renames from the metric's column names to the table's (units);
+    - ``min_step_ns``: the live job steps the metric only once at least this much row
+      time became final since its ``done_until`` (cost control for long lookbacks; the
+      backfill ignores it). Windows still chain, so the rows do not change.
     """
 
     name: str
-    compute: Callable[[Frames], pl.LazyFrame]
+    compute: Compute
     time_column: str
+    inputs: tuple[str, ...] = ("quotes", "trades", "reference")
     lookback_ns: int
+    input_lookback_ns: Mapping[str, int] = field(default_factory=dict)
     lookahead_ns: int = 0
     bucket_ns: int | None = None
     order: tuple[str, ...]
     columns: Mapping[str, str] = field(default_factory=dict)
+    min_step_ns: int = 0
 
     def __post_init__(self) -> None:
-        if self.lookback_ns < 0 or self.lookahead_ns < 0:
-            raise ConfigError(
-                f"lookback and lookahead must be >= 0, found {self.lookback_ns}, "
-                f"{self.lookahead_ns}",
-                key=f"metrics.{self.name}",
-                source="spec",
-            )
+        spans = [self.lookback_ns, self.lookahead_ns, self.min_step_ns]
+        if min(spans + list(self.input_lookback_ns.values())) < 0:
+            self._refuse(f"lookback, lookahead and min_step must be >= 0, found {spans}")
         if self.bucket_ns is not None and not 0 < self.bucket_ns <= self.lookahead_ns:
-            raise ConfigError(
+            self._refuse(
                 f"bucket_ns must be positive and covered by lookahead_ns, found "
-                f"{self.bucket_ns} and {self.lookahead_ns}",
-                key=f"metrics.{self.name}",
-                source="spec",
+                f"{self.bucket_ns} and {self.lookahead_ns}"
             )
+        unknown = set(self.inputs) - set(INPUT_SCHEMAS)
+        if unknown or not set(self.input_lookback_ns) <= set(self.inputs):
+            self._refuse(
+                f"inputs must be among {sorted(INPUT_SCHEMAS)} and cover input_lookback_ns, "
+                f"found {list(self.inputs)} and {sorted(self.input_lookback_ns)}"
+            )
+
+    def _refuse(self, message: str) -> None:
+        raise ConfigError(message, key=f"metrics.{self.name}", source="spec")
 
     def window_start(self, done_until: int) -> int:
         """The first row time a window from ``done_until`` recomputes (bucket floor)."""
@@ -131,20 +206,27 @@ class MetricSpec:
         cutoff = watermark - self.lookahead_ns
         return cutoff if self.bucket_ns is None else -floor_to(-cutoff, self.bucket_ns)
 
+    def input_bounds(self, start: int) -> dict[str, int]:
+        """Per input, the earliest event time rows from ``start`` on read."""
+        return {n: start - self.input_lookback_ns.get(n, self.lookback_ns) for n in self.inputs}
+
 
 @dataclass(frozen=True, kw_only=True)
 class DailySpec:
-    """A per-ET-day aggregate of the stored rows of other metrics (``sources``).
+    """An aggregate of the stored rows of other metrics (``sources``).
 
     ``compute`` receives one frame per source, named as the source, with the source
-    metric's column names; its rows carry ``day`` (the ET date). A day is computed once
-    every source is final past the day's end (:func:`complete_days`).
+    metric's column names. Per-day aggregates (``whole`` False) carry ``day`` (the ET
+    date): a day is computed once every source is final past the day's end
+    (:func:`complete_days`). A ``whole`` aggregate (runs over days) is recomputed from
+    every stored source row that is final, and rewritten whole, whenever a day completes.
     """
 
     name: str
     compute: Callable[[Frames], pl.LazyFrame]
     sources: tuple[str, ...]
     order: tuple[str, ...]
+    whole: bool = False
 
 
 def floor_to(value: int, width: int) -> int:
@@ -157,10 +239,16 @@ def _between(column: str, lo: int, hi: int) -> pl.Expr:
     return pl.col(column).cast(pl.Int64).is_between(lo, hi, closed="both")
 
 
-def window_inputs(inputs: Frames | Loader, *, lo: int, hi: int) -> Frames:
-    """The inputs with ts_event in [lo, hi], from frames or from a loader."""
+def window_inputs(inputs: Frames | Loader, *, lo: Mapping[str, int], hi: int) -> Frames:
+    """The inputs named in ``lo``, each with ts_event in [lo[name], hi] (untimed: whole),
+    from frames or from a loader."""
     frames = inputs(lo, hi) if callable(inputs) else inputs
-    return {name: frame.filter(_between("ts_event", lo, hi)) for name, frame in frames.items()}
+    return {
+        name: frames[name].filter(_between("ts_event", start, hi))
+        if is_timed(name)
+        else frames[name]
+        for name, start in lo.items()
+    }
 
 
 def run_window(
@@ -172,10 +260,10 @@ def run_window(
     start = spec.window_start(done_until)
     end = spec.done_until(watermark)
     if end <= start:
-        empty = {name: pl.LazyFrame(schema=schema) for name, schema in INPUT_SCHEMAS.items()}
-        return spec.compute(empty).clear(), done_until
-    frames = window_inputs(inputs, lo=start - spec.lookback_ns, hi=watermark)
-    rows = spec.compute(frames).filter(_between(spec.time_column, start, end - 1))
+        empty = {name: pl.LazyFrame(schema=INPUT_SCHEMAS[name]) for name in spec.inputs}
+        return spec.compute(empty, watermark).clear(), done_until
+    frames = window_inputs(inputs, lo=spec.input_bounds(start), hi=watermark)
+    rows = spec.compute(frames, watermark).filter(_between(spec.time_column, start, end - 1))
     return rows.sort(list(spec.order), maintain_order=True), end
 
 
@@ -186,7 +274,7 @@ def et_day_bounds(day: date) -> tuple[int, int]:
     return ns_from_datetime(start), ns_from_datetime(end)
 
 
-def et_date(ts_ns: int) -> date:
+def et_day(ts_ns: int) -> date:
     """The ET calendar date of an epoch-ns instant."""
     return datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=ET_ZONE).date()
 
@@ -195,39 +283,106 @@ def complete_days(lo: int, hi: int, *, done_until: int) -> list[date]:
     """The ET days overlapping ``[lo, hi)`` that end at or before ``done_until``."""
     if hi <= lo:
         return []
-    days, day = [], et_date(lo)
-    while day <= et_date(hi - 1):
+    days, day = [], et_day(lo)
+    while day <= et_day(hi - 1):
         if et_day_bounds(day)[1] <= done_until:
             days.append(day)
         day += timedelta(days=1)
     return days
 
 
-def _consolidated_bbo(frames: Frames) -> pl.LazyFrame:
+def _consolidated_bbo(frames: Frames, horizon: int) -> pl.LazyFrame:
     return compute_consolidated_bbo(frames["quotes"])
 
 
-def _fragmentation_1s(frames: Frames) -> pl.LazyFrame:
+def _fragmentation_1s(frames: Frames, horizon: int) -> pl.LazyFrame:
     quotes, trades, reference = frames["quotes"], frames["trades"], frames["reference"]
     return compute_fragmentation(quotes, trades, reference, every="1s")
 
 
-def _fragmentation_1m(frames: Frames) -> pl.LazyFrame:
+def _fragmentation_1m(frames: Frames, horizon: int) -> pl.LazyFrame:
     quotes, trades, reference = frames["quotes"], frames["trades"], frames["reference"]
     return compute_fragmentation(quotes, trades, reference, every="1m")
 
 
-def _time_at_inside_1m(frames: Frames) -> pl.LazyFrame:
+def _time_at_inside_1m(frames: Frames, horizon: int) -> pl.LazyFrame:
     return compute_time_at_inside(frames["quotes"], every="1m")
 
 
-def _execution_quality(frames: Frames) -> pl.LazyFrame:
+def _execution_quality(frames: Frames, horizon: int) -> pl.LazyFrame:
     bbo = compute_consolidated_bbo(frames["quotes"])
     return compute_execution_quality(frames["trades"], bbo, frames["reference"])
 
 
-def _trade_throughs(frames: Frames) -> pl.LazyFrame:
+def _trade_throughs(frames: Frames, horizon: int) -> pl.LazyFrame:
     return compute_trade_throughs(frames["trades"], frames["quotes"])
+
+
+def _bands(frames: Frames) -> pl.LazyFrame:
+    prior = frames["closes"].select(*OFFICIAL_CLOSES_SCHEMA)
+    return compute_luld_bands(frames["trades"], tiers=frames["tiers"], prior_closes=prior)
+
+
+def _luld_bands(frames: Frames, horizon: int) -> pl.LazyFrame:
+    """The band rows that are final at their time: every row from the day's first trade
+    on, and the reset at ET midnight after a day with trades. A day's boundary rows
+    before its first trade (bands null) exist only once the day trades, later: not kept
+    (the reset row already says there are no bands)."""
+    bands = _bands(frames)
+    after_trades = (
+        frames["trades"]
+        .select("underlying", et_date("ts_event").dt.offset_by("1d").alias("et_date"))
+        .unique()
+        .with_columns(pl.lit(True).alias("_after_trades"))
+    )
+    reset = (pl.col("ts_event") == et_midnight(pl.col("et_date"))) & pl.col("_after_trades")
+    return (
+        bands.join(after_trades, on=["underlying", "et_date"], how="left")
+        .filter(pl.col("ref_price").is_not_null() | reset.fill_null(False))
+        .drop("_after_trades")
+    )
+
+
+def _luld_events(frames: Frames, horizon: int) -> pl.LazyFrame:
+    """LULD events up to the horizon, and the off-hours band against the last close."""
+    trades = frames["trades"]
+    bbo = compute_consolidated_bbo(frames["quotes"])
+    events = compute_luld_events(trades, bbo, _bands(frames), horizon_ns=horizon)
+    last = frames["closes"].select("ts_event", "underlying", pl.col("close").alias("ref_price"))
+    return finish_events(pl.concat([events, compute_off_hours_band(trades, last)]))
+
+
+def _to_horizon(basis: pl.LazyFrame, horizon: int) -> pl.LazyFrame:
+    """The basis rows and an unusable copy of the last at the horizon: the stress
+    detector's bucket grid then runs to it, so in a gap of the rows its buckets (and an
+    episode's close) are what a backfill that sees later rows computes."""
+    mark = (
+        basis.sort("ts_event", "source_seq")
+        .tail(1)
+        .with_columns(
+            pl.lit(horizon).cast(TS).alias("ts_event"),
+            pl.lit("missing").alias("ref_state"),
+            pl.lit(None, pl.Float64).alias("basis_bps"),
+        )
+    )
+    return pl.concat([basis, mark])
+
+
+def _stress_states(frames: Frames, horizon: int) -> pl.LazyFrame:
+    return compute_stress_states(compute_stress_buckets(_to_horizon(frames["basis"], horizon)))
+
+
+def _stress_episodes(frames: Frames, horizon: int) -> pl.LazyFrame:
+    return compute_stress(_to_horizon(frames["basis"], horizon))
+
+
+def _basis_stats(frames: Frames, horizon: int) -> pl.LazyFrame:
+    return compute_basis_stats(frames["basis"])
+
+
+def _daily_premium(frames: Frames, horizon: int) -> pl.LazyFrame:
+    bbo = compute_consolidated_bbo(frames["quotes"])
+    return compute_daily_premium(bbo, frames["closes"].select(*OFFICIAL_CLOSES_SCHEMA))
 
 
 def _trade_through_daily(frames: Frames) -> pl.LazyFrame:
@@ -238,12 +393,24 @@ def _venue_scorecard_daily(frames: Frames) -> pl.LazyFrame:
     return compute_venue_scorecard(frames["execution_quality"], frames["trade_throughs"])
 
 
+def _persistent_premium(frames: Frames) -> pl.LazyFrame:
+    return compute_persistent_premium(frames["daily_premium"])
+
+
+MINUTE_NS = 60 * NS_PER_SECOND
 _TRADE_UNITS = {"price": "price_usd", "size": "size_shares"}
+_EVENT_UNITS = {
+    "price": "price_usd",
+    "ref_price": "ref_price_usd",
+    "lower_band": "lower_band_usd",
+    "upper_band": "upper_band_usd",
+}
 METRIC_SPECS: tuple[MetricSpec, ...] = (
     MetricSpec(
         name="consolidated_bbo",
         compute=_consolidated_bbo,
         time_column="ts_event",
+        inputs=("quotes",),
         lookback_ns=CONSOLIDATED_BBO_LOOKBACK_NS,
         order=("underlying", "ts_event"),
         columns={
@@ -270,6 +437,7 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
         name="time_at_inside_1m",
         compute=_time_at_inside_1m,
         time_column="bucket_start",
+        inputs=("quotes",),
         lookback_ns=TIME_AT_INSIDE_LOOKBACK_NS,
         lookahead_ns=BUCKET_NS["1m"],
         bucket_ns=BUCKET_NS["1m"],
@@ -296,14 +464,86 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
         name="trade_throughs",
         compute=_trade_throughs,
         time_column="ts_event",
+        inputs=("trades", "quotes"),
         lookback_ns=TRADE_THROUGH_LOOKBACK_NS,
         order=tuple(TRADE_THROUGH_ORDER),
         columns=_TRADE_UNITS,
     ),
+    MetricSpec(
+        name="luld_bands",
+        compute=_luld_bands,
+        time_column="ts_event",
+        inputs=("trades", "closes", "tiers"),
+        lookback_ns=LULD_BANDS_LOOKBACK_NS,
+        input_lookback_ns={"closes": CLOSES_LOOKBACK_NS},
+        order=("underlying", "ts_event"),
+        columns={"window": "band_window", "prior_close": "prior_close_usd"}
+        | {"ref_price": "ref_price_usd"}
+        | {"lower_band": "lower_band_usd", "upper_band": "upper_band_usd"},
+        min_step_ns=MINUTE_NS,
+    ),
+    MetricSpec(
+        name="luld_events",
+        compute=_luld_events,
+        time_column="ts_start",
+        inputs=("trades", "quotes", "closes", "tiers"),
+        # The events' ET day and quote in force at its start (26 h), read as consolidated
+        # BBO rows, which read quotes 120 s further back.
+        lookback_ns=LULD_EVENTS_LOOKBACK_NS + CONSOLIDATED_BBO_LOOKBACK_NS,
+        input_lookback_ns={"closes": CLOSES_LOOKBACK_NS},
+        lookahead_ns=LULD_EVENTS_LOOKAHEAD_NS,
+        order=("underlying", "ts_start", "event", "venue", "trade_id"),
+        columns=_EVENT_UNITS,
+        min_step_ns=MINUTE_NS,
+    ),
+    MetricSpec(
+        name="stress_states",
+        compute=_stress_states,
+        time_column="bucket_start",
+        inputs=("basis",),
+        # A state reads 30 min of bucket rows, which read 31 min of basis rows.
+        lookback_ns=STRESS_STATES_LOOKBACK_NS + STRESS_BUCKETS_LOOKBACK_NS,
+        lookahead_ns=STRESS_LOOKAHEAD_NS,
+        bucket_ns=STRESS_LOOKAHEAD_NS,
+        order=("bucket_start",),
+        min_step_ns=10 * NS_PER_SECOND,
+    ),
+    MetricSpec(
+        name="stress_episodes",
+        compute=_stress_episodes,
+        time_column="closed_at",
+        inputs=("basis",),
+        lookback_ns=STRESS_LOOKBACK_NS,
+        lookahead_ns=STRESS_LOOKAHEAD_NS,
+        order=("closed_at", "episode_start"),
+        min_step_ns=MINUTE_NS,
+    ),
+    MetricSpec(
+        name="basis_stats",
+        compute=_basis_stats,
+        time_column="ts_event",
+        inputs=("basis",),
+        lookback_ns=BASIS_STATS_LOOKBACK_NS,
+        order=("ts_event", "source_seq", "instrument_id"),
+    ),
+    MetricSpec(
+        name="daily_premium",
+        compute=_daily_premium,
+        time_column="close_ts",
+        inputs=("quotes", "closes"),
+        # The mid at the close may be 60 s old; its BBO row reads quotes 120 s back.
+        lookback_ns=DAILY_PREMIUM_LOOKBACK_NS + CONSOLIDATED_BBO_LOOKBACK_NS,
+        input_lookback_ns={"closes": 0},
+        order=("underlying", "trading_day"),
+        columns={"close": "close_usd", "mid": "mid_usd", "pd": "pd_frac"},
+    ),
 )
 """The metrics of the metrics job, one table each (``name``): the consolidated BBO and
-fragmentation of metrics.md §3.2 and §3.1, execution quality (§4.1) and trade-throughs
-(§4.3), each with its module's default parameters (§9)."""
+fragmentation of metrics.md §3.2 and §3.1, execution quality (§4.1), trade-throughs
+(§4.3), the shadow LULD bands and events with the off-hours band (§5.1, §5.4, §5.5),
+the market-wide stress states and episodes and the basis statistics (docs/metrics.md)
+and the daily premium (§6), each with its module's default parameters (§9); LULD tiers
+from the catalog."""
 
 DAILY_SPECS: tuple[DailySpec, ...] = (
     DailySpec(
@@ -318,6 +558,14 @@ DAILY_SPECS: tuple[DailySpec, ...] = (
         sources=("execution_quality", "trade_throughs"),
         order=tuple(SCORECARD_ORDER),
     ),
+    DailySpec(
+        name="persistent_premium",
+        compute=_persistent_premium,
+        sources=("daily_premium",),
+        order=("underlying", "start_date"),
+        whole=True,
+    ),
 )
-"""Per-ET-day aggregates of the metrics above, one table each (``name``): trade-through
-rates (§4.3) and the venue scorecard (§4.4)."""
+"""Aggregates of the metrics above, one table each (``name``): trade-through rates
+(§4.3) and the venue scorecard (§4.4) per ET day; persistent-premium runs (§6) over
+every stored daily premium."""
