@@ -6,6 +6,7 @@ Data flow (docs/architecture.md)::
         -> EventWriter (batched appends, venue_clock) -> bus "flushed"
         -> BasisJob (incremental, exactly-once) -> basis table, bus "basis" -> live dashboard
         -> MetricsJob (windowed recompute behind the basis watermark) -> metric tables
+        -> AlertsJob (alert engine at each second of the basis watermark) -> webhook outbox
 
 ``Runtime`` builds these from :class:`~divergence.settings.Settings`, starts them in
 order (consumers before producers) and stops them in reverse, so that every frame
@@ -31,7 +32,9 @@ from divergence.events import Event, FeedEvent
 from divergence.feeds.discovery import discover_listings
 from divergence.feeds.report import feed_report
 from divergence.feeds.session import FeedSession
+from divergence.jobs.alerts_job import AlertsJob
 from divergence.jobs.basis_job import BasisJob
+from divergence.jobs.depth_job import DepthJob, params_from_settings
 from divergence.jobs.metrics_job import MetricsJob
 from divergence.sessions import default_calendar
 from divergence.settings import Settings, VenueSettings
@@ -63,7 +66,16 @@ class Runtime:
         self.metrics_job = MetricsJob(
             self.store, self.bus, self.catalog, settings.metrics, basis=settings.basis
         )
+        self.depth_job = DepthJob(
+            self.store,
+            self.bus,
+            self.catalog,
+            params_from_settings(settings.depth),
+            basis=settings.basis,
+        )
         self.webhooks = WebhookService(self.store, settings.webhooks)
+        # -- alerts (issue #6): rules load and check here, so a bad file stops start-up
+        self.alerts_job = AlertsJob(self.store, settings.alerts, notifier=self.webhooks)
         self.sim: SimServer | None = None
         self.archive: ArchiveWriter | None = None
         self.feeds: list[FeedSession] = []
@@ -101,6 +113,10 @@ class Runtime:
         ]
         if self.settings.metrics.enabled:
             self._stages.append(asyncio.create_task(self.metrics_job.run(), name="metrics-job"))
+        if self.settings.depth.enabled:
+            self._stages.append(asyncio.create_task(self.depth_job.run(), name="depth-job"))
+        if self.settings.alerts.enabled:  # alerts (issue #6): after the metrics job
+            self._stages.append(asyncio.create_task(self.alerts_job.run(), name="alerts-job"))
         self._stages.append(asyncio.create_task(self.webhooks.run(), name="webhooks"))
         await self.writer.ready.wait()
         venues = self.feed_venues()
@@ -166,6 +182,10 @@ class Runtime:
         await self.basis_job.step()
         if self.settings.metrics.enabled:
             await self.metrics_job.step()  # after the basis job: it reads the basis table
+        if self.settings.depth.enabled:
+            await self.depth_job.step()
+        if self.settings.alerts.enabled:  # alerts (issue #6): one last step, after both
+            await self.alerts_job.step()
         await self.store.write(lambda s: s.checkpoint())
         self.store.close()
         log.info("runtime stopped")
@@ -226,7 +246,9 @@ class Runtime:
             },
             "basis_job": self.basis_job.stats_dict(),
             "metrics_job": self.metrics_job.stats_dict(),
+            "depth_job": self.depth_job.stats_dict(),
             "webhooks": self.webhooks.stats(),
+            "alerts_job": self.alerts_job.stats_dict(),
             "simulator": None if self.sim is None else {"clock_ns": self.sim.clock_ns},
         }
 

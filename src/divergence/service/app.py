@@ -21,6 +21,7 @@ from divergence.dashboards import load_dashboards
 from divergence.service.deps import ServiceRuntime
 from divergence.service.errors import install_error_handlers
 from divergence.service.live import LiveHub
+from divergence.service.routes_alerts import router as alerts_router
 from divergence.service.routes_api import router as api_router
 from divergence.service.routes_dashboards import load_page_template
 from divergence.service.routes_dashboards import router as dashboards_router
@@ -46,6 +47,7 @@ def create_app(settings: Settings, *, runtime: ServiceRuntime | None = None) -> 
     app.include_router(api_router)
     app.include_router(feeds_router)
     app.include_router(webhooks_router)
+    app.include_router(alerts_router)
     app.include_router(dashboards_router)
     static = content_dir("dashboards") / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -1,0 +1,411 @@
+"""The alerts job: steps the alert engine behind the basis watermark and hands its
+notifications to the webhook outbox (docs/alerts.md, "Running alerts in the service").
+
+At construction (inside ``Runtime(settings)``, so a bad rules file stops start-up with a
+:class:`~divergence.errors.ConfigError` naming the key) it loads ``alerts.rules_path``
+or the built-in rules, disables the rules whose table this database lacks (a WARNING
+lists their ids), and restores the engine from the store
+(:func:`~divergence.alerts.store.load_state`).
+
+A step:
+
+1. reads the data watermark: the basis job's committed watermark (``job_state`` row
+   ``basis``: every basis row with ``ts_event`` at or before it is written), floored to
+   a whole second;
+2. plans the instants (:func:`plan_instants`): every whole second after the last stepped
+   one up to the watermark, at most :data:`MAX_CATCHUP_INSTANTS` per step (the job steps
+   again at once while it is behind); a first start steps only at the watermark, it
+   does not replay history;
+3. loads, once for the planned instants, each input table's rows in
+   ``(first - LOOKBACK, last]`` (interval tables: the rows overlapping it), with the
+   widest window :meth:`~divergence.alerts.engine.AlertEngine.input_windows` asks for;
+   every rule cuts its own window at each instant, so this is the same as loading per
+   instant;
+4. per instant, in order: computes the engine step, enqueues each notification with the
+   webhook service (idempotent by the notification id), then
+   :func:`~divergence.alerts.store.save_step` in one transaction. A crash between the two
+   recomputes the same step from the same saved state after the restart, so the same ids
+   are enqueued again and ignored. An instant that changed nothing (no alert, group,
+   audit record or notification) is not saved, except the last of a step: a re-run
+   after a crash recomputes the same nothing.
+
+Analyst operations (acknowledge, assign, note) go through this job so they never
+interleave with a step's compute-enqueue-save sequence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import polars as pl
+
+from divergence.alerts.engine import AlertEngine, StepResult
+from divergence.alerts.evidence import evidence_spec
+from divergence.alerts.model import Alert, AuditRecord, EngineState
+from divergence.alerts.rules import RuleSet, load_default_rules, load_rules
+from divergence.alerts.silences import Silence
+from divergence.alerts.sources import SOURCES
+from divergence.alerts.store import (
+    active_silences,
+    episodes,
+    evidence_zip,
+    load_state,
+    save_case,
+    save_step,
+)
+from divergence.clock import NS_PER_SECOND, now_ns
+from divergence.errors import NotFoundError, StoreError
+from divergence.jobs.basis_inputs import INITIAL_STATE
+from divergence.jobs.basis_job import JOB_NAME as BASIS_JOB
+from divergence.jobs.basis_job import load_job_state
+from divergence.metrics.windowed import METRIC_SPECS
+from divergence.sessions import MarketCalendar
+from divergence.settings import AlertSettings
+from divergence.store.db import AsyncStore, Store
+
+log = logging.getLogger(__name__)
+MAX_CATCHUP_INSTANTS = 300
+"""Instants (seconds of data time) one step evaluates at most: about 5 minutes of data.
+Behind by more (a restart after downtime), the job steps again at once, so the catch-up
+is bounded per transaction batch but not delayed."""
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+_STORED_NAMES: Mapping[str, Mapping[str, str]] = {
+    spec.name: {stored: name for name, stored in spec.columns.items() if stored != name}
+    for spec in METRIC_SPECS
+}
+"""Per metric table, stored column -> the metric's own name (``pd_frac`` -> ``pd``): the
+metrics job stores some columns with units in their names; rules use the metric's."""
+
+
+class Notifier(Protocol):
+    """What the job uses of :class:`~divergence.webhooks.manager.WebhookService`."""
+
+    async def enqueue(
+        self,
+        event_type: str,
+        data: Mapping[str, Any],
+        *,
+        event_id: str,
+        occurred_at_ns: int | None = None,
+    ) -> object: ...
+
+
+@dataclass
+class AlertsJobStats:
+    steps: int = 0
+    instants: int = 0
+    saves: int = 0
+    notifications: int = 0
+    errors: int = 0
+    last_instant_ns: int | None = None
+    last_step_ms: float = 0.0
+    disabled_rules: tuple[str, ...] = field(default_factory=tuple)
+
+
+def load_ruleset(settings: AlertSettings) -> RuleSet:
+    """The rules file of ``alerts.rules_path``, or the built-in defaults (ConfigError
+    naming the key when the file is missing or invalid)."""
+    if settings.rules_path is None:
+        return load_default_rules()
+    return load_rules(settings.rules_path)
+
+
+def present_tables(store: Store) -> frozenset[str]:
+    """The tables and views of this database (``alert_evidence_tables.sql``)."""
+    rows = store.query(store.sql_text("alert_evidence_tables"))
+    return frozenset(rows["table_name"].to_list()) if rows.height else frozenset()
+
+
+def restrict_rules(rules: RuleSet, tables: frozenset[str]) -> tuple[RuleSet, tuple[str, ...]]:
+    """``rules`` with the rules on absent tables disabled (logged at WARNING), and the
+    ids of the rules that this disabled."""
+    restricted = rules.restricted_to(tables)
+    disabled = tuple(sorted(r.id for r in rules.active if r.table not in tables))
+    if disabled:
+        missing = sorted({r.table for r in rules.active if r.table not in tables})
+        log.warning(
+            "alert rules disabled: their tables do not exist in this database",
+            extra={"rules": ",".join(disabled), "tables": ",".join(missing)},
+        )
+    return restricted, disabled
+
+
+def data_watermark(store: Store) -> int | None:
+    """The basis job's committed watermark floored to a whole second (None: never ran)."""
+    state = load_job_state(store, BASIS_JOB)
+    if state == INITIAL_STATE:
+        return None
+    return state.watermark_ns // NS_PER_SECOND * NS_PER_SECOND
+
+
+def plan_instants(
+    last_ns: int | None, watermark_ns: int | None, *, cap: int = MAX_CATCHUP_INSTANTS
+) -> list[int]:
+    """The instants of the next step: each whole second in ``(last, watermark]``, the
+    first ``cap`` of them; only ``watermark`` when the engine never stepped."""
+    if watermark_ns is None:
+        return []
+    if last_ns is None:
+        return [watermark_ns]
+    first = (last_ns // NS_PER_SECOND + 1) * NS_PER_SECOND
+    stop = min(watermark_ns, first + (cap - 1) * NS_PER_SECOND)
+    return list(range(first, stop + 1, NS_PER_SECOND))
+
+
+def input_sql(table: str) -> str:
+    """``SELECT *`` of an input table over ``($start, $end]`` (interval tables: rows
+    overlapping it). Identifiers come from :data:`SOURCES` (an allow-list)."""
+    spec = SOURCES.get(table)
+    names = (table, spec.time_column, spec.end_column or "x") if spec else (table,)
+    if spec is None or not all(_IDENTIFIER.match(n) for n in names):
+        raise StoreError(f"not an alert input table: {table!r} (known: {', '.join(SOURCES)})")
+    ts, end = spec.time_column, spec.end_column
+    if end is None:
+        where = f"{ts} > make_timestamp_ns($start) AND {ts} <= make_timestamp_ns($end)"
+    else:
+        where = (
+            f"{ts} <= make_timestamp_ns($end) "
+            f"AND ({end} IS NULL OR {end} > make_timestamp_ns($start))"
+        )
+    return f"SELECT * FROM {table} WHERE {where} ORDER BY {ts}"
+
+
+def load_inputs(store: Store, windows: Mapping[str, tuple[int, int]]) -> dict[str, pl.LazyFrame]:
+    """Each table's rows in its window ``(start, end]``, stored columns renamed to the
+    names the rules use."""
+    frames: dict[str, pl.LazyFrame] = {}
+    for table, (start, end) in sorted(windows.items()):
+        rows = store.query(input_sql(table), {"start": start, "end": end})
+        renames = {k: v for k, v in _STORED_NAMES.get(table, {}).items() if k in rows.columns}
+        frames[table] = rows.rename(renames).lazy()
+    return frames
+
+
+def batch_windows(engine: AlertEngine, instants: Sequence[int]) -> dict[str, tuple[int, int]]:
+    """The union over ``instants`` of the engine's input windows, per table."""
+    first = engine.input_windows(instants[0])
+    return {table: (start, instants[-1]) for table, (start, _) in first.items()}
+
+
+def _changed(previous: EngineState, result: StepResult) -> bool:
+    state = result.state
+    return bool(
+        result.notifications
+        or result.audit
+        or result.ended
+        or state.alerts != previous.alerts
+        or state.groups != previous.groups
+    )
+
+
+class AlertsJob:
+    """The live alert engine: steps after every ``alerts.step_ms``, persists, notifies."""
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        settings: AlertSettings,
+        *,
+        notifier: Notifier,
+        rules: RuleSet | None = None,
+        calendar: MarketCalendar | None = None,
+        clock: Callable[[], int] = now_ns,
+        max_catchup: int = MAX_CATCHUP_INSTANTS,
+    ) -> None:
+        """Load and restrict the rules and restore the state now (synchronously: this
+        runs while the runtime is built, before any stage)."""
+        self._store = store
+        self._settings = settings
+        self._notifier = notifier
+        self._clock = clock
+        self._max_catchup = max_catchup
+        loaded = load_ruleset(settings) if rules is None else rules
+        restricted, disabled = restrict_rules(loaded, present_tables(store.store))
+        self.engine = AlertEngine(restricted, calendar=calendar, state=load_state(store.store))
+        self._lock = asyncio.Lock()
+        self.stats = AlertsJobStats(
+            last_instant_ns=self.engine.state.now_ns, disabled_rules=disabled
+        )
+
+    @property
+    def store(self) -> AsyncStore:
+        """The store the job persists to (the API reads episodes and silences there)."""
+        return self._store
+
+    async def run(self) -> None:
+        """Step every ``step_ms`` (at once again while behind), until cancelled."""
+        interval = self._settings.step_ms / 1000
+        step: asyncio.Task[int] | None = None
+        try:
+            while True:
+                started = time.monotonic()
+                # Its own task: cancelling the job waits for a save in flight.
+                step = asyncio.create_task(self._guarded_step())
+                stepped = await asyncio.shield(step)
+                remaining = interval - (time.monotonic() - started)
+                behind = stepped >= self._max_catchup
+                await asyncio.sleep(0 if behind else max(remaining, 0))
+        finally:
+            if step is not None and not step.done():
+                await step
+
+    async def _guarded_step(self) -> int:
+        try:
+            return await self.step()
+        except StoreError:
+            self.stats.errors += 1
+            log.warning("alerts step failed; retrying at the next step", exc_info=True)
+            return 0
+
+    async def step(self) -> int:
+        """Evaluate every planned instant up to the data watermark; returns how many."""
+        started = time.monotonic()
+        watermark = await self._store.read(data_watermark)
+        instants = plan_instants(self.engine.state.now_ns, watermark, cap=self._max_catchup)
+        if instants:
+            windows = batch_windows(self.engine, instants)
+            frames = await self._store.read(lambda s: load_inputs(s, windows))
+            silences = await self._store.read(lambda s: active_silences(s, now_ns=instants[0]))
+            for now in instants:
+                async with self._lock:
+                    await self._step_at(now, frames, silences, last=now == instants[-1])
+        self.stats.steps += 1
+        self.stats.last_step_ms = (time.monotonic() - started) * 1000
+        return len(instants)
+
+    async def _step_at(
+        self,
+        now: int,
+        frames: Mapping[str, pl.LazyFrame],
+        silences: Sequence[Silence],
+        *,
+        last: bool,
+    ) -> None:
+        """Compute, enqueue, save (the crash-safe order); the state is kept only when
+        all three succeeded."""
+        previous = self.engine.state
+        engine = self.engine
+        try:
+            result = await self._store.read(
+                lambda _: engine.step(frames, now_ns=now, silences=silences)
+            )
+            for note in result.notifications:
+                await self._notifier.enqueue(
+                    note.type, note.data, event_id=note.id, occurred_at_ns=note.timestamp
+                )
+            if last or _changed(previous, result):
+                wall = self._clock()
+                await self._store.write(
+                    lambda s: save_step(
+                        s,
+                        previous,
+                        result.state,
+                        ended=result.ended,
+                        audit=result.audit,
+                        now_ns=wall,
+                    )
+                )
+                self.stats.saves += 1
+        except BaseException:
+            self.engine.state = previous
+            raise
+        self.stats.instants += 1
+        self.stats.notifications += len(result.notifications)
+        self.stats.last_instant_ns = now
+        if result.notifications:
+            self._wake()
+
+    def _wake(self) -> None:
+        worker = getattr(self._notifier, "worker", None)
+        wake = getattr(worker, "wake", None)
+        if callable(wake):
+            wake()
+
+    # -- analyst operations -----------------------------------------------------------
+    async def acknowledge(self, fp: str, *, actor: str, note: str = "") -> AuditRecord:
+        return await self._case(
+            lambda now: self.engine.acknowledge(fp, actor=actor, now_ns=now, note=note)
+        )
+
+    async def assign(self, fp: str, *, actor: str, assignee: str) -> AuditRecord:
+        return await self._case(
+            lambda now: self.engine.assign(fp, actor=actor, assignee=assignee, now_ns=now)
+        )
+
+    async def add_note(self, fp: str, *, actor: str, text: str) -> AuditRecord:
+        return await self._case(
+            lambda now: self.engine.add_note(fp, actor=actor, text=text, now_ns=now)
+        )
+
+    async def _case(self, operation: Callable[[int], AuditRecord]) -> AuditRecord:
+        """Apply an analyst operation (wall-clock time) and persist it with its record."""
+        async with self._lock:
+            previous = self.engine.state
+            now = self._clock()
+            record = operation(now)
+            state = self.engine.state
+            try:
+                await self._store.write(lambda s: save_case(s, state, record, now_ns=now))
+            except BaseException:
+                self.engine.state = previous
+                raise
+            return record
+
+    # -- reads --------------------------------------------------------------------------
+    def data_now(self) -> int:
+        """The engine's clock: the instant of its last step (data time, a few seconds
+        behind the wall clock live), or the wall clock before the first step. Silences
+        start, list and expire on it, since the engine applies them at its steps."""
+        return self.engine.state.now_ns or self._clock()
+
+    def active_alerts(self) -> list[Alert]:
+        """The engine's active alerts (pending, firing, stale-data), by fingerprint."""
+        alerts = self.engine.state.alerts
+        return [alerts[fp] for fp in sorted(alerts)]
+
+    async def find_episode(self, fp: str, *, episode: int | None = None) -> Alert:
+        """The active episode of ``fp`` (or the one that began at ``episode``), else the
+        stored one; 404 when there is none."""
+        alert = self.engine.state.alerts.get(fp)
+        if alert is not None and episode in (None, alert.episode):
+            return alert
+        start, end = (0, 2**62) if episode is None else (episode, episode + 1)
+        rows = await self._store.read(
+            lambda s: episodes(s, start_ns=start, end_ns=end, fingerprint=fp, limit=1_000)
+        )
+        found = [a for a in rows if episode in (None, a.episode)]
+        if not found:
+            which = "" if episode is None else f" with episode {episode}"
+            raise NotFoundError(f"no alert with fingerprint {fp!r}{which}")
+        return found[0]
+
+    async def evidence(self, fp: str, *, episode: int | None = None) -> bytes:
+        """The evidence bundle (zip) of an episode, active or ended."""
+        alert = await self.find_episode(fp, episode=episode)
+        rule = self.engine.rules.rule(alert.rule_id)
+        if rule is None:
+            raise NotFoundError(f"rule {alert.rule_id!r} of alert {fp!r} is no longer loaded")
+        spec = evidence_spec(alert, rule, now_ns=self.data_now())
+        return await self._store.read(lambda s: evidence_zip(s, spec))
+
+    def stats_dict(self) -> dict[str, Any]:
+        """For /health."""
+        s = self.stats
+        return {
+            "enabled": self._settings.enabled,
+            "steps": s.steps,
+            "instants": s.instants,
+            "saves": s.saves,
+            "notifications": s.notifications,
+            "errors": s.errors,
+            "last_instant_ns": s.last_instant_ns,
+            "last_step_ms": round(s.last_step_ms, 3),
+            "active_alerts": len(self.engine.state.alerts),
+            "disabled_rules": list(s.disabled_rules),
+        }
