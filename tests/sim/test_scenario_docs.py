@@ -33,6 +33,8 @@ def test_scenario_docs_show_every_episode_time() -> None:
     assert f"**{sc.DEPEG_RATE}**" in text and f"{sc.RICH_BPS} bps" in text
     assert f"`{sc.STALE_VENUE}` sends nothing" in text
     assert f"fall {sc.SELLOFF_DEPTH:.0%}" in text
+    cascade = sc.SELLOFF_CASCADE_SHARE * sc.SELLOFF_DEPTH
+    assert f"{cascade:.1%} of it in the first {sc.SELLOFF_CASCADE_S:g} s" in text
 
 
 def test_scenario_docs_show_every_episode_window() -> None:
