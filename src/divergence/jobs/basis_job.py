@@ -34,6 +34,7 @@ from divergence.jobs.basis_inputs import (
     load_context_frame,
     load_token_rows,
 )
+from divergence.jobs.loop import run_on_flush
 from divergence.metrics.basis import BASIS_SCHEMA, BasisParams, conform
 from divergence.metrics.fx import FX_COMPOSITE_SCHEMA, FX_SCHEMA, fx_composite
 from divergence.settings import BasisSettings
@@ -177,24 +178,9 @@ class BasisJob:
 
     async def run(self) -> None:
         """Step once, then after every ``flushed`` notice, until cancelled."""
-        flushed = self._bus.subscribe("flushed", maxsize=1, policy="drop_oldest")
-        interval = self._settings.interval_ms / 1000
-        step: asyncio.Task[None] | None = None
-        try:
-            while True:
-                started = time.monotonic()
-                # Each step runs as its own task, so cancelling the job waits for a commit
-                # in flight instead of leaving the in-memory state behind the database.
-                step = asyncio.create_task(self._guarded_step())
-                await asyncio.shield(step)
-                remaining = interval - (time.monotonic() - started)
-                if remaining > 0:
-                    await asyncio.sleep(remaining)
-                await flushed.get()
-        finally:
-            self._bus.unsubscribe(flushed)
-            if step is not None and not step.done():
-                await step
+        await run_on_flush(
+            self._bus, interval_s=self._settings.interval_ms / 1000, step=self._guarded_step
+        )
 
     async def _guarded_step(self) -> None:
         try:

@@ -60,6 +60,7 @@ from divergence.jobs.depth_inputs import (
     saved_seed,
     seed_frame,
 )
+from divergence.jobs.loop import run_on_flush
 from divergence.metrics.book_state import BookStateParams
 from divergence.metrics.depth import DepthParams, compute_book_depth, compute_pool_depth
 from divergence.metrics.sweep import SWEEP_LOOKBACK_NS, SweepParams, compute_sweep_costs
@@ -360,22 +361,9 @@ class DepthJob:
 
     async def run(self) -> None:
         """Step once, then after every ``flushed`` notice, until cancelled."""
-        flushed = self._bus.subscribe("flushed", maxsize=1, policy="drop_oldest")
-        interval = self._params.interval_ms / 1000
-        step: asyncio.Task[int] | None = None
-        try:
-            while True:
-                started = time.monotonic()
-                step = asyncio.create_task(self._guarded_step())  # a commit is never cut
-                await asyncio.shield(step)
-                remaining = interval - (time.monotonic() - started)
-                if remaining > 0:
-                    await asyncio.sleep(remaining)
-                await flushed.get()
-        finally:
-            self._bus.unsubscribe(flushed)
-            if step is not None and not step.done():
-                await step
+        await run_on_flush(
+            self._bus, interval_s=self._params.interval_ms / 1000, step=self._guarded_step
+        )
 
     async def _guarded_step(self) -> int:
         try:

@@ -46,6 +46,7 @@ from divergence.bus import Bus
 from divergence.catalog import Catalog
 from divergence.clock import NS_PER_SECOND, now_ns
 from divergence.errors import BadRequestError, StoreError
+from divergence.jobs.loop import run_on_flush
 from divergence.jobs.metrics_inputs import (
     JOB_PREFIX,
     MetricsInputs,
@@ -298,23 +299,9 @@ class MetricsJob:
 
     async def run(self) -> None:
         """Step once, then after every ``flushed`` notice, until cancelled."""
-        flushed = self._bus.subscribe("flushed", maxsize=1, policy="drop_oldest")
-        interval = self._settings.interval_ms / 1000
-        step: asyncio.Task[int] | None = None
-        try:
-            while True:
-                started = time.monotonic()
-                # Its own task: cancelling the job waits for a commit in flight.
-                step = asyncio.create_task(self._guarded_step())
-                await asyncio.shield(step)
-                remaining = interval - (time.monotonic() - started)
-                if remaining > 0:
-                    await asyncio.sleep(remaining)
-                await flushed.get()
-        finally:
-            self._bus.unsubscribe(flushed)
-            if step is not None and not step.done():
-                await step
+        await run_on_flush(
+            self._bus, interval_s=self._settings.interval_ms / 1000, step=self._guarded_step
+        )
 
     async def _guarded_step(self) -> int:
         try:
