@@ -40,7 +40,8 @@ from divergence.jobs.metrics_job import (
 )
 from divergence.metrics.fx import FX_SCHEMA
 from divergence.metrics.premium import DAILY_PREMIUM_SCHEMA
-from divergence.metrics.windowed import DAILY_SPECS, METRIC_SPECS, et_day_bounds
+from divergence.metrics.registry import DAILY_SPECS, METRIC_SPECS
+from divergence.metrics.windowed import et_day_bounds
 from divergence.runtime import sync_catalog_tables
 from divergence.settings import BasisSettings, MetricsSettings, WriterSettings
 from divergence.store.db import AsyncStore, Store

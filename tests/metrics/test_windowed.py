@@ -19,6 +19,7 @@ from polars.testing import assert_frame_equal
 
 from divergence.clock import NS_PER_MS, NS_PER_SECOND, ns_from_datetime
 from divergence.errors import ConfigError
+from divergence.metrics.registry import DAILY_SPECS, METRIC_SPECS
 from divergence.metrics.schemas import (
     REFERENCE_NBBO_SCHEMA,
     TIERS_SCHEMA,
@@ -28,8 +29,6 @@ from divergence.metrics.schemas import (
 from divergence.metrics.windowed import (
     BASIS_ROWS_SCHEMA,
     CLOSES_SCHEMA,
-    DAILY_SPECS,
-    METRIC_SPECS,
     Frames,
     MetricSpec,
     complete_days,

@@ -64,7 +64,7 @@ from divergence.errors import NotFoundError, StoreError
 from divergence.jobs.basis_inputs import INITIAL_STATE
 from divergence.jobs.basis_job import JOB_NAME as BASIS_JOB
 from divergence.jobs.basis_job import load_job_state
-from divergence.metrics.windowed import METRIC_SPECS
+from divergence.metrics.registry import METRIC_SPECS
 from divergence.sessions import MarketCalendar
 from divergence.settings import AlertSettings
 from divergence.store.db import AsyncStore, Store

@@ -1,6 +1,6 @@
 """The metrics job: the metric tables, live and in backfill, by one windowed recompute.
 
-Every metric of :data:`~divergence.metrics.windowed.METRIC_SPECS` has its own table and
+Every metric of :data:`~divergence.metrics.registry.METRIC_SPECS` has its own table and
 its own ``done_until`` (rows with an earlier time are final), kept in ``job_state`` as
 ``metrics:<name>`` with the highest input ``ingest_seq`` seen. A step:
 
@@ -18,7 +18,7 @@ its own ``done_until`` (rows with an earlier time are final), kept in ``job_stat
    chunks of at most ``metrics.max_chunk_s`` of event time,
    and per chunk deletes the recomputed range of each table, inserts the new rows,
    rewrites the daily tables of the ET days that became complete or changed
-   (:data:`~divergence.metrics.windowed.DAILY_SPECS`, from the stored rows) and saves
+   (:data:`~divergence.metrics.registry.DAILY_SPECS`, from the stored rows) and saves
    every ``done_until``, in ONE transaction. A crash loses nothing that was committed and
    a re-run recomputes the same rows over the same range.
 
@@ -55,9 +55,8 @@ from divergence.jobs.metrics_inputs import (
     load_inputs,
     load_state,
 )
+from divergence.metrics.registry import DAILY_SPECS, METRIC_SPECS
 from divergence.metrics.windowed import (
-    DAILY_SPECS,
-    METRIC_SPECS,
     DailySpec,
     MetricSpec,
     complete_days,
