@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Protocol
 
 from divergence.errors import BadRequestError
 
@@ -19,6 +20,46 @@ NS_PER_MS = 1_000_000
 def now_ns() -> int:
     """Wall-clock time in nanoseconds since the epoch."""
     return time.time_ns()
+
+
+class FeedClock(Protocol):
+    """The time a feed's health is measured in: when a frame arrived, how long a stream
+    has been silent, and the time of its feed events.
+
+    Live it is the wall clock. Under the simulator it is the simulated market's clock,
+    so a venue that the scenario silences for 60 sim seconds is stale after the same
+    number of sim seconds at any ``sim.speed``, and its feed events line up with the
+    market data they describe (the alert engine steps on data time).
+    """
+
+    def now_ns(self) -> int:
+        """The current time, epoch nanoseconds."""
+        ...
+
+    def rate(self) -> float:
+        """Clock seconds per wall second (1 for the wall clock)."""
+        ...
+
+    def resolution_s(self) -> float:
+        """The clock's granularity in clock seconds (0 for the wall clock): a silence
+        shorter than a few of these cannot be told from the clock's own steps."""
+        ...
+
+
+class WallClock:
+    """The wall clock as a :class:`FeedClock`."""
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+    def rate(self) -> float:
+        return 1.0
+
+    def resolution_s(self) -> float:
+        return 0.0
+
+
+WALL_CLOCK = WallClock()
 
 
 def ns_from_datetime(value: datetime) -> int:

@@ -25,7 +25,7 @@ import polars as pl
 
 from divergence.bus import InProcessBus
 from divergence.catalog import Catalog, load_catalog
-from divergence.clock import now_ns
+from divergence.clock import WALL_CLOCK, FeedClock, now_ns
 from divergence.content import default_catalog_path
 from divergence.errors import ConfigError
 from divergence.events import Event, FeedEvent
@@ -38,6 +38,7 @@ from divergence.jobs.depth_job import DepthJob, params_from_settings
 from divergence.jobs.metrics_job import MetricsJob
 from divergence.sessions import default_calendar
 from divergence.settings import Settings, VenueSettings
+from divergence.sim.clock import SimFeedClock
 from divergence.sim.server import SimServer
 from divergence.store.archive import ArchiveWriter
 from divergence.store.db import AsyncStore, Store
@@ -77,6 +78,7 @@ class Runtime:
         # -- alerts (issue #6): rules load and check here, so a bad file stops start-up
         self.alerts_job = AlertsJob(self.store, settings.alerts, notifier=self.webhooks)
         self.sim: SimServer | None = None
+        self.sim_clock: SimFeedClock | None = None
         self.archive: ArchiveWriter | None = None
         self.feeds: list[FeedSession] = []
         self._stages: list[asyncio.Task[None]] = []
@@ -125,6 +127,7 @@ class Runtime:
         self.archive = ArchiveWriter(self.settings.archive_dir)
         if self.settings.sim.enabled:
             self.sim = SimServer(self.settings.sim, self.catalog)
+            self.sim_clock = SimFeedClock(self.sim)
             await self.sim.start()
         for venue_id in venues:
             self.feeds.append(self._feed_for(venue_id))
@@ -165,7 +168,13 @@ class Runtime:
                 key=f"venues.{venue_id}.url",
                 source="settings",
             )
-        return FeedSession(venue, adapter, url, self.bus, self.archive, venue_settings)
+        # A simulated venue's health runs on the simulated market's clock (FeedClock).
+        sim_clock = self.sim_clock if venue.adapter == "sim" else None
+        clock: FeedClock = WALL_CLOCK if sim_clock is None else sim_clock
+        feed = FeedSession(venue, adapter, url, self.bus, self.archive, venue_settings, clock=clock)
+        if sim_clock is not None:
+            sim_clock.attach(feed)
+        return feed
 
     async def stop(self) -> None:
         """Stop producers, then flush the writer and bring ``basis`` up to date."""
@@ -234,7 +243,7 @@ class Runtime:
 
     def feeds_report(self) -> list[dict[str, Any]]:
         """Each feed and each of its streams, with ages in seconds, for ``/api/feeds``."""
-        return [feed_report(feed, now_ns()) for feed in self.feeds]
+        return [feed_report(feed, feed.clock.now_ns()) for feed in self.feeds]
 
     def health(self) -> dict[str, Any]:
         return {

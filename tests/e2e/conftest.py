@@ -11,8 +11,9 @@ from divergence.runtime import Runtime
 from divergence.settings import Settings, SimSettings
 from divergence.sim import scenario
 
-# Through the weekend close, the sell-off and the USDC depeg (21:00-21:30 ET).
-STOP_AFTER_S = (scenario.DEPEG_END_NS + 10 * 60 * 10**9 - scenario.START_NS) / 1e9
+# Through the USDC depeg (18:00-18:40 ET with its repeg), the weekend close and the
+# sell-off (20:30-20:45 ET), plus ten minutes.
+STOP_AFTER_S = (scenario.SELLOFF_END_NS + 10 * 60 * 10**9 - scenario.START_NS) / 1e9
 
 
 async def _run_scenario(db: Path, archive: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import duckdb
@@ -30,8 +31,9 @@ def _aapl_between(db: Path, start: int, end: int, columns: str) -> list[tuple]: 
 
 
 def test_pipeline_rich_episode_is_80_bps_live_on_every_venue(scenario_db: Path) -> None:
+    # from 1 s in: simx-b quotes the episode for 5 s before it goes silent (episode 2)
     rows = _aapl_between(
-        scenario_db, sc.RICH_START_NS + 5 * S, sc.RICH_END_NS - 5 * S, "venue, ref_state, basis_bps"
+        scenario_db, sc.RICH_START_NS + 1 * S, sc.RICH_END_NS - 5 * S, "venue, ref_state, basis_bps"
     )
     assert {venue for venue, _, _ in rows} == {"simx-a", "simx-b", "simdex"}
     assert {state for _, state, _ in rows} == {"live"}
@@ -78,10 +80,34 @@ def test_pipeline_selloff_while_closed_shows_against_last_close(scenario_db: Pat
         assert all(abs(b - expected) <= 60 for b in low), (venue, expected, low)
 
 
+DEPEG_SETTLED_NS = sc.DEPEG_START_NS + 10 * sc.DEPEG_REPRICE_TAU_S * S
+"""The USDC pools have repriced to the depegged coin by then (docs/simulator.md)."""
+
+
+def test_pipeline_usdc_depeg_pool_lags_then_converges(scenario_db: Path) -> None:
+    """While the pool reprices, its USD basis is the coin's lag (a real mispricing the
+    depeg explains); the order-book venues are unaffected."""
+    rows = _aapl_between(
+        scenario_db,
+        sc.DEPEG_START_NS,
+        DEPEG_SETTLED_NS,
+        "epoch_ns(ts_event), venue, basis_bps",
+    )
+    dex = [(ts, bps) for ts, v, bps in rows if v == "simdex"]
+    books = [bps for _, v, bps in rows if v != "simdex"]
+    assert dex and books and max(abs(b) for b in books) < 30
+    rate = float(sc.DEPEG_RATE)
+    for ts, bps in dex:
+        t_s = (ts - sc.DEPEG_START_NS) / S
+        seen = 1 + (rate - 1) * (1 - math.exp(-t_s / sc.DEPEG_REPRICE_TAU_S))
+        assert bps == pytest.approx((rate / seen - 1) * 1e4, abs=40), (ts, bps)
+    assert min(bps for _, bps in dex) < -900
+
+
 def test_pipeline_usdc_depeg_is_converted_not_reported_as_premium(scenario_db: Path) -> None:
     rows = _aapl_between(
         scenario_db,
-        sc.DEPEG_START_NS + 60 * S,
+        DEPEG_SETTLED_NS,
         sc.DEPEG_END_NS - 60 * S,
         "epoch_ns(ts_event), venue, fx_rate, basis_bps, mid_usd, multiplier, ref_mid",
     )
@@ -100,7 +126,7 @@ def test_pipeline_usdc_depeg_reports_the_coin_effect_and_a_small_residual(
 ) -> None:
     rows = _aapl_between(
         scenario_db,
-        sc.DEPEG_START_NS + 60 * S,
+        DEPEG_SETTLED_NS,
         sc.DEPEG_END_NS - 60 * S,
         "venue, fx_depeg, fx_sources, fx_state, sc_effect_bps, basis_bps, basis_sc_bps",
     )
@@ -112,11 +138,10 @@ def test_pipeline_usdc_depeg_reports_the_coin_effect_and_a_small_residual(
         # sc_effect = (1 + residual) * (1/X - 1) exactly; near 1397 bps while fairly priced.
         assert effect == pytest.approx((1 + residual / 1e4) * expected, abs=1e-6)
         assert in_coin == pytest.approx(residual + effect, abs=1e-9)
-        # The residual is the closed-market basis against Friday's close, a few hundred bps
-        # below it after the sell-off (episode 4) and the same in USD on every venue (the
-        # test above); the coin's part is 1397 bps scaled by (1 + residual).
-        assert abs(residual) < 600
-        assert abs(effect - expected) < 0.06 * expected
+        # Once the pool has repriced, the residual is the pool's own small USD basis
+        # against the live post-market reference; the coin's part is 1397 bps.
+        assert abs(residual) < 30
+        assert abs(effect - expected) < 0.005 * expected
 
 
 def test_pipeline_misprint_is_venue_local_and_does_not_move_the_median(scenario_db: Path) -> None:
@@ -160,5 +185,8 @@ def test_pipeline_usdc_depeg_fires_a_stablecoin_depeg_for_the_window(scenario_db
     )
     assert [e[0] for e in events] == ["start", "end"]
     assert sc.DEPEG_START_NS <= events[0][1] < sc.DEPEG_START_NS + 60 * S
-    assert sc.DEPEG_END_NS <= events[1][1] < sc.DEPEG_END_NS + 60 * S
+    # the repeg is linear over DEPEG_REPEG_S: the state ends where |X - 1| < 50 bps
+    share = 1 - 50e-4 / (1 - float(sc.DEPEG_RATE))
+    crossing = sc.DEPEG_END_NS + round(share * sc.DEPEG_REPEG_S * S)
+    assert crossing <= events[1][1] < crossing + 60 * S
     assert events[0][2] == pytest.approx((float(sc.DEPEG_RATE) - 1) * 1e4, abs=1e-6)

@@ -161,7 +161,8 @@ def _ask_at_start(db: Path, underlying: str) -> float:
 def test_selloff_pauses_every_underlying_at_the_derived_time(selloff_db: Path) -> None:
     events = _table(
         selloff_db,
-        "SELECT * FROM luld_events WHERE event <> 'band_breach' ORDER BY underlying, ts_start",
+        f"""SELECT * FROM luld_events WHERE event <> 'band_breach'
+        AND epoch_ns(ts_start) >= {sc.SELLOFF_START_NS} ORDER BY underlying, ts_start""",
     )
     # one limit state of 15 s, then a 5-minute pause, per underlying; nothing else
     assert events["event"].to_list() == ["limit_state_equiv", "pause_equiv"] * 3
@@ -184,8 +185,15 @@ def test_selloff_pauses_every_underlying_at_the_derived_time(selloff_db: Path) -
 def test_selloff_luld_events_only_in_the_selloff(selloff_db: Path) -> None:
     """From the first trade (15:56 ET) to 20:50 ET: the rich episode (80 bps), the
     misprinted USDT source (the median does not move) and the weekend close breach
-    nothing; every event lies in the sell-off, breaches on the way down."""
-    events = _table(selloff_db, "SELECT * FROM luld_events")
+    nothing. Every event lies in the sell-off (breaches on the way down) or in the
+    minutes after the USDC depeg while the USDC pools reprice: their USD asks are then
+    up to 12% below the stock, the consolidated best ask, and a real lower-band breach."""
+    everything = _table(selloff_db, "SELECT * FROM luld_events")
+    repricing = (sc.DEPEG_START_NS, sc.DEPEG_START_NS + 10 * sc.DEPEG_REPRICE_TAU_S * S)
+    starts_all = pl.Series(_ns(everything, "ts_start"))
+    in_depeg = everything.filter(starts_all.is_between(*repricing, closed="left"))
+    assert not in_depeg.is_empty() and set(in_depeg["side"]) == {"lower"}
+    events = everything.filter(~starts_all.is_between(*repricing, closed="left"))
     assert set(events["event"]) == {"band_breach", "limit_state_equiv", "pause_equiv"}
     first = min(_ns(events, "ts_start"))
     assert first >= sc.SELLOFF_START_NS and max(_ns(events, "ts_start")) < sc.SELLOFF_END_NS

@@ -45,7 +45,7 @@ def test_market_different_seed_differs(catalog: Catalog) -> None:
 def test_market_tick_grid_follows_schedule() -> None:
     times = list(
         itertools.takewhile(
-            lambda ts: ts < sc.DEPEG_END_NS,
+            lambda ts: ts < sc.SELLOFF_START_NS,
             sc.tick_times(sc.OCT10_SCENARIO, tick_ms=100, speed=1.0),
         )
     )
@@ -53,8 +53,10 @@ def test_market_tick_grid_follows_schedule() -> None:
     expected = {  # tick_ms x rate, in sim ns, per schedule segment
         sc.START_NS: 0.1 * 4,
         sc.et_ns(sc.OCT10, 17, 0): 0.1 * 240,
+        sc.DEPEG_START_NS: 0.1 * 30,
+        sc.et_ns(sc.OCT10, 18, 20): 0.1 * 240,
         sc.et_ns(sc.OCT10, 20, 0): 0.1 * 4,
-        sc.DEPEG_START_NS: 0.1 * 60,
+        sc.et_ns(sc.OCT10, 20, 10): 0.1 * 60,
     }
     for since, seconds in expected.items():
         first = next(ts for ts in times if ts >= since)

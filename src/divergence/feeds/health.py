@@ -32,10 +32,14 @@ class StreamStats:
     rate_per_s: float = 0.0
     _rate_mark: tuple[float, int] = (0.0, 0)
 
-    def observe(self, ts_recv: int) -> None:
-        """A message arrived at ``ts_recv``: learn the gap, count it, end any stale period."""
+    def observe(self, ts_recv: int, rate: float = 1.0) -> None:
+        """A message arrived at ``ts_recv``: learn the gap, count it, end any stale period.
+
+        ``rate`` is the feed clock's seconds per wall second: the cadence is learned in
+        wall seconds (a simulator's activity is paced by the wall clock, so its cadence
+        in sim seconds changes with its speed schedule)."""
         if self.last_recv_ns is not None:
-            gap = (ts_recv - self.last_recv_ns) / NS_PER_SECOND
+            gap = (ts_recv - self.last_recv_ns) / NS_PER_SECOND / rate
             self.gap_ewma_s = (
                 gap if self.gap_ewma_s is None else (1 - _EWMA) * self.gap_ewma_s + _EWMA * gap
             )
@@ -55,12 +59,17 @@ class StreamStats:
             self.rate_per_s = 0.7 * self.rate_per_s + 0.3 * instant
             self._rate_mark = (now, self.messages)
 
-    def threshold_s(self, settings: VenueSettings, session: str, default_floor: float) -> float:
+    def threshold_s(
+        self, settings: VenueSettings, session: str, default_floor: float, rate: float = 1.0
+    ) -> float:
+        """Seconds of silence (feed clock) before the stream is stale: the floor in clock
+        seconds; the learned cadence and ``stale_max_s`` in wall seconds, times ``rate``."""
         floor = settings.stale_after_s.get(session)  # type: ignore[call-overload]
         if floor is None:
             floor = settings.stale_min_s or default_floor
-        learned = settings.stale_factor * self.gap_ewma_s if self.gap_ewma_s else 0.0
-        return float(min(max(floor, learned), max(settings.stale_max_s, floor)))
+        learned = settings.stale_factor * self.gap_ewma_s * rate if self.gap_ewma_s else 0.0
+        cap = settings.stale_max_s * rate
+        return float(min(max(floor, learned), max(cap, floor)))
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -41,7 +41,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from divergence.bus import Bus
 from divergence.catalog import Venue
-from divergence.clock import NS_PER_SECOND, now_ns
+from divergence.clock import NS_PER_SECOND, WALL_CLOCK, FeedClock, now_ns
 from divergence.errors import VenueRejectedError
 from divergence.events import Event, FeedEvent, FeedEventKind, feed_event
 from divergence.feeds.books import BookStatus
@@ -70,6 +70,12 @@ def backoff_delay(attempt: int, *, initial: float, maximum: float, rng: random.R
     return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
 
 
+_MIN_WATCHDOG_TICK_S = 0.02
+"""The watchdog's shortest wall-clock sleep (a fast simulator clock asks for less)."""
+_RESOLUTION_STEPS = 3
+"""A stream is never stale before this many steps of a stepping feed clock (the sim)."""
+
+
 class SilentSocket(Exception):
     """No frame at all arrived for ``silence_timeout_s`` on an open socket."""
 
@@ -87,8 +93,10 @@ class FeedSession:
         settings: VenueSettings | None = None,
         *,
         rng: random.Random | None = None,
+        clock: FeedClock = WALL_CLOCK,
     ) -> None:
         self.venue = venue
+        self.clock = clock
         self.adapter = adapter
         self.url = url
         self.bus = bus
@@ -185,7 +193,7 @@ class FeedSession:
             ws.transport.abort()
 
     async def _opened(self, ws: ClientConnection) -> None:
-        ts = now_ns()
+        ts = self.clock.now_ns()
         resets = self.pipeline.connection_reset(ts, "new connection")
         for message in self.adapter.subscribe_messages():
             await ws.send(message)
@@ -213,7 +221,11 @@ class FeedSession:
             except TimeoutError:
                 self.stats.silent_restarts += 1
                 await self._publish(
-                    [self._event(now_ns(), "", "silent", f"no frame for {timeout} s", timeout)]
+                    [
+                        self._event(
+                            self.clock.now_ns(), "", "silent", f"no frame for {timeout} s", timeout
+                        )
+                    ]
                 )
                 raise SilentSocket(f"no frame for {timeout} s") from None
             await self._handle(frame)
@@ -232,7 +244,7 @@ class FeedSession:
         if self.archive is not None:
             self.archive.write(ts_recv=ts_recv, venue=self.venue.id, frame=frame)
         out = self.pipeline.process(frame, ts_recv=ts_recv)
-        extra = self._track(ts_recv, out)
+        extra = self._track(self.clock.now_ns(), out)
         if extra:
             out.events.extend(extra)
         if out.events:
@@ -245,7 +257,8 @@ class FeedSession:
         self._notify()
 
     def _track(self, ts_recv: int, out: PipelineOutput) -> list[Event]:
-        """Update counters and stream states; returns ``fresh`` events to publish."""
+        """Update counters and stream states (``ts_recv`` on the feed clock); returns
+        ``fresh`` events to publish."""
         stats = self.stats
         stats.frames += 1
         stats.last_frame_ns = ts_recv
@@ -274,7 +287,7 @@ class FeedSession:
         if state is None:  # a stream the adapter did not declare: watch it anyway
             state = self.stats.streams[stream] = StreamStats()
         was_stale_since = state.stale_since_ns if state.state == "stale" else None
-        state.observe(ts_recv)
+        state.observe(ts_recv, self.clock.rate())
         events: list[Event] = []
         if was_stale_since is not None:
             seconds = (ts_recv - was_stale_since) / NS_PER_SECOND
@@ -300,13 +313,14 @@ class FeedSession:
 
     # ---------------------------------------------------------------- watchdog
     async def _watchdog(self, ws: ClientConnection) -> None:
-        """Check every stream's silence against its threshold, about ten times a threshold."""
+        """Check every stream's silence against its threshold, at least four times per
+        shortest floor of feed-clock time (wall time divided by the clock's rate)."""
         floors = [self._floor(name) for name in self.stats.streams] or [DEFAULT_STALE_MIN_S]
-        tick = max(0.05, min(1.0, min(floors) / 4))
+        tick = min(1.0, min(floors) / 4)
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(tick)
-            now = now_ns()
+            await asyncio.sleep(max(_MIN_WATCHDOG_TICK_S, tick / max(self.clock.rate(), 1e-9)))
+            now = self.clock.now_ns()
             session = session_at(now)
             for name, stream in self.stats.streams.items():
                 stream.sample_rate(loop.time())
@@ -314,7 +328,12 @@ class FeedSession:
                     continue
                 last = stream.last_recv_ns or self._connected_ns
                 silent_s = (now - last) / NS_PER_SECOND
-                limit = stream.threshold_s(self.settings, session, self._floor(name))
+                limit = max(
+                    stream.threshold_s(
+                        self.settings, session, self._floor(name), self.clock.rate()
+                    ),
+                    _RESOLUTION_STEPS * self.clock.resolution_s(),
+                )
                 if silent_s <= limit:
                     continue
                 stream.state = "stale"
@@ -357,7 +376,7 @@ class FeedSession:
             detail = f"publish waited {waited:.3f} s for the writer's queue"
             log.warning("backpressure", extra={**self._extra, "waited_s": round(waited, 3)})
             await self.bus.publish(
-                "events", [self._event(now_ns(), "", "backpressure", detail, waited)]
+                "events", [self._event(self.clock.now_ns(), "", "backpressure", detail, waited)]
             )
 
     async def _lost(self, exc: BaseException) -> None:
@@ -366,7 +385,7 @@ class FeedSession:
         stats.state = "down"
         stats.last_error = _describe(exc)
         self._ws = None
-        ts = now_ns()
+        ts = self.clock.now_ns()
         if was_up:
             stats.disconnects += 1
             stats.down_since_ns = ts
@@ -380,7 +399,7 @@ class FeedSession:
     async def _rejected(self, exc: VenueRejectedError) -> None:
         """The venue refused the session: record it; a fatal refusal ends the feed."""
         await self._lost(exc)
-        ts = now_ns()
+        ts = self.clock.now_ns()
         what = "stopped" if exc.fatal else f"next attempt in >= {exc.retry_after_s:g} s"
         detail = f"{exc.message}; {what}"
         await self._publish([self._event(ts, "", "rejected", detail, exc.retry_after_s)])

@@ -278,6 +278,8 @@ class MarketModel:
             * (1 + self.scenario.premium_at(listing.underlying, ts))
         )
         fx = float(fx_rates.get(listing.currency, Decimal(1)))
+        if listing.kind == "amm":  # a pool reprices through arbitrage swaps, with a lag
+            fx = self.scenario.pool_fx(listing.currency, ts, fx)
         basis = 1 + self.offset[listing.token_id] + noise
         return listing.k_at(ts) * fair * basis / fx
 

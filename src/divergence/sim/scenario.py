@@ -33,6 +33,8 @@ START_NS = et_ns(OCT10, 15, 56)  # 2025-10-10T19:56:00Z, regular session
 SPEED_SCHEDULE: tuple[tuple[int, float], ...] = (
     (START_NS, 4.0),
     (et_ns(OCT10, 16, 1), 240.0),
+    (et_ns(OCT10, 17, 59), 30.0),
+    (et_ns(OCT10, 18, 11), 240.0),
     (et_ns(OCT10, 19, 59), 4.0),
     (et_ns(OCT10, 20, 1), 60.0),
 )
@@ -43,10 +45,11 @@ RICH_BPS = 80
 RICH_START_NS = et_ns(OCT10, 15, 56, 20)
 RICH_END_NS = et_ns(OCT10, 15, 57, 5)
 
-# Episode 2: one venue goes silent (no frames at all, socket stays open).
+# Episode 2: one venue goes silent (no frames at all, socket stays open) 5 s into the
+# rich episode, so its last quotes are rich: a stale quote that looks like mispricing.
 STALE_VENUE = "simx-b"
-STALE_START_NS = et_ns(OCT10, 15, 57, 30)
-STALE_END_NS = et_ns(OCT10, 15, 58, 30)
+STALE_START_NS = et_ns(OCT10, 15, 56, 25)
+STALE_END_NS = et_ns(OCT10, 15, 57, 25)
 
 # Episode 3: the underlying closes (sessions come from divergence.sessions).
 CLOSE_NS = et_ns(OCT10, 16, 0)  # regular -> post
@@ -63,11 +66,17 @@ SELLOFF_RECOVERY = 0.5  # fraction of the loss recovered by SELLOFF_END_NS (then
 SELLOFF_CASCADE_S = 60  # sim seconds from SELLOFF_START_NS to the end of the cascade
 SELLOFF_CASCADE_SHARE = 0.8  # fraction of SELLOFF_DEPTH lost in the cascade (6.4 of 8 points)
 
-# Episode 5: USDC depegs.
+# Episode 5: USDC depegs in the post-market session (reference live). Order books quoted
+# in USDC requote at once; a DEX pool only moves when arbitrageurs swap, so its USDC
+# price follows the coin with a lag (time constant DEPEG_REPRICE_TAU_S): for a few
+# minutes its USD value is off the stock by up to 1 - 0.8774. The coin repegs linearly
+# over DEPEG_REPEG_S after DEPEG_END_NS (slow enough for the pools to keep up).
 DEPEG_CURRENCY = "USDC"
 DEPEG_RATE = Decimal("0.8774")
-DEPEG_START_NS = et_ns(OCT10, 21, 0)
-DEPEG_END_NS = et_ns(OCT10, 21, 30)
+DEPEG_START_NS = et_ns(OCT10, 18, 0)
+DEPEG_END_NS = et_ns(OCT10, 18, 30)
+DEPEG_REPRICE_TAU_S = 60
+DEPEG_REPEG_S = 600
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,8 @@ class Scenario:
     depeg_currency: str
     depeg_rate: Decimal
     depeg_window: tuple[int, int]
+    depeg_reprice_tau_s: float
+    depeg_repeg_s: float
     misprint_venue: str
     misprint_currency: str
     misprint_rate: Decimal
@@ -171,11 +182,29 @@ class Scenario:
         return 1.0 - kept
 
     def fx_override(self, currency: str, ts_ns: int) -> Decimal | None:
-        """The scripted USD rate of ``currency`` at ``ts_ns``, or None outside the depeg."""
+        """The scripted USD rate of ``currency`` at ``ts_ns``: the depeg rate in the
+        window, then a linear repeg to 1 over ``depeg_repeg_s``; None otherwise."""
         start, end = self.depeg_window
-        if currency == self.depeg_currency and start <= ts_ns < end:
+        if currency != self.depeg_currency or not start <= ts_ns < end + self._repeg_ns:
+            return None
+        if ts_ns < end:
             return self.depeg_rate
-        return None
+        done = Decimal(ts_ns - end) / Decimal(self._repeg_ns)
+        return (self.depeg_rate + (1 - self.depeg_rate) * done).quantize(Decimal("0.0001"))
+
+    @property
+    def _repeg_ns(self) -> int:
+        return round(self.depeg_repeg_s * NS_PER_SECOND)
+
+    def pool_fx(self, currency: str, ts_ns: int, rate: float) -> float:
+        """The coin rate a DEX pool's price reflects when the coin trades at ``rate``:
+        after the depeg starts, ``1 + (rate - 1) x (1 - exp(-t / tau))`` (arbitrage
+        swaps move the pool towards the coin); otherwise ``rate``."""
+        start, _ = self.depeg_window
+        if currency != self.depeg_currency or ts_ns < start:
+            return rate
+        caught_up = 1 - math.exp(-(ts_ns - start) / NS_PER_SECOND / self.depeg_reprice_tau_s)
+        return 1 + (rate - 1) * caught_up
 
     def fx_misprint(self, venue: str, currency: str, ts_ns: int) -> Decimal | None:
         """What one fx source prints instead of the market rate, or None."""
@@ -216,6 +245,8 @@ OCT10_SCENARIO = Scenario(
     depeg_currency=DEPEG_CURRENCY,
     depeg_rate=DEPEG_RATE,
     depeg_window=(DEPEG_START_NS, DEPEG_END_NS),
+    depeg_reprice_tau_s=DEPEG_REPRICE_TAU_S,
+    depeg_repeg_s=DEPEG_REPEG_S,
     misprint_venue=MISPRINT_VENUE,
     misprint_currency=MISPRINT_CURRENCY,
     misprint_rate=MISPRINT_RATE,

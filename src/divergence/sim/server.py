@@ -139,6 +139,14 @@ class SimServer:
         log.info("simulator finished", extra={"clock_ns": self.clock_ns})
         self.finished.set()
 
+    def rate(self) -> float:
+        """Sim seconds per wall second at the current tick (schedule x ``sim.speed``)."""
+        return self.scenario.rate_at(self.clock_ns) * self.settings.speed
+
+    def tick_step_s(self) -> float:
+        """Sim seconds between two ticks at the current tick."""
+        return self.settings.tick_ms / 1000 * self.rate()
+
     async def inject(self, venue_id: str, text: str | bytes) -> int:
         """Test hook: send a raw frame to every subscriber of ``venue_id``; returns how many."""
         clients = [c for c in self._clients.get(venue_id, ()) if c.subscribed]
