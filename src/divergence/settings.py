@@ -147,6 +147,14 @@ class AlertSettings(BaseModel):
     step_ms: int = Field(
         default=1_000, ge=50, description="wall-clock interval between two alert job steps"
     )
+    max_stride_s: int = Field(
+        default=60,
+        ge=1,
+        description=(
+            "longest spacing of the engine's instants while it is behind the data by more "
+            "than one step's worth (a compressed replay, a restart); 1 s when caught up"
+        ),
+    )
 
 
 class Settings(BaseSettings):

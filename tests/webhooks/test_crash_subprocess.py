@@ -16,62 +16,31 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import standardwebhooks
-from webhook_harness import SECRET, T0_NS, alert_data
+from webhook_harness import SECRET, T0_NS, ThreadReceiver, alert_data
 
 from divergence.store.db import Store
 from divergence.webhooks import endpoints as ep
 from divergence.webhooks import outbox
-from divergence.webhooks.receiver import Delivery, ReceiverLog, ReceiverServer, create_receiver_app
+from divergence.webhooks.receiver import Delivery
 
 pytestmark = pytest.mark.slow
 KILLS = 5
 SEED = 20251010
 
 
-class ThreadReceiver:
-    """A verifying receiver served from its own event loop thread."""
-
-    def __init__(self) -> None:
-        self.log = ReceiverLog()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-        def verify(body: bytes, headers: Mapping[str, str]) -> str:
-            standardwebhooks.Webhook(SECRET).verify(body, dict(headers))
-            return headers["webhook-id"]
-
-        async def slow_ok(delivery: Delivery) -> int:
-            await asyncio.sleep(0.02)  # widen the window a kill can land in
-            return 204
-
-        async def build() -> ReceiverServer:
-            self.log = ReceiverLog()
-            server = ReceiverServer(create_receiver_app(verify, received=self.log, respond=slow_ok))
-            await server.start()
-            return server
-
-        self.server = asyncio.run_coroutine_threadsafe(build(), self.loop).result(15)
-
-    def requests(self) -> int:
-        return len(self.log.requests)
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(15)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(15)
+async def slow_ok(delivery: Delivery) -> int:
+    await asyncio.sleep(0.02)  # widen the window a kill can land in
+    return 204
 
 
 @pytest.fixture
 def receivers() -> Iterator[tuple[ThreadReceiver, ThreadReceiver]]:
-    pair = (ThreadReceiver(), ThreadReceiver())
+    pair = (ThreadReceiver(slow_ok), ThreadReceiver(slow_ok))
     yield pair
     for receiver in pair:
         receiver.close()

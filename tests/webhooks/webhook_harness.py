@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,9 +22,11 @@ from typing import Any
 
 import httpx
 import pytest
+import standardwebhooks
 import standardwebhooks.webhooks as official
 
 from divergence.webhooks.outbox import Message
+from divergence.webhooks.receiver import Delivery, ReceiverLog, ReceiverServer, create_receiver_app
 from divergence.webhooks.retry import AttemptResult, Decision
 
 T0_NS = 1_760_097_600 * 10**9  # 2025-10-10T12:00:00Z
@@ -168,3 +171,35 @@ def alert_data(seed: str, status: str = "firing", **labels: str) -> dict[str, An
         "repeat": False,
         "alerts": [alert],
     }
+
+
+class ThreadReceiver:
+    """A receiver verifying every request with the official ``standardwebhooks``
+    package, served from its own event-loop thread (so a test's blocking waits and
+    subprocesses do not stall it); ``respond`` answers each verified request."""
+
+    def __init__(self, respond: Callable[[Delivery], Awaitable[int]]) -> None:
+        self.log = ReceiverLog()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+        def verify(body: bytes, headers: Mapping[str, str]) -> str:
+            standardwebhooks.Webhook(SECRET).verify(body, dict(headers))
+            return headers["webhook-id"]
+
+        async def build() -> ReceiverServer:
+            self.log = ReceiverLog()
+            server = ReceiverServer(create_receiver_app(verify, received=self.log, respond=respond))
+            await server.start()
+            return server
+
+        self.server = asyncio.run_coroutine_threadsafe(build(), self.loop).result(15)
+
+    def requests(self) -> int:
+        return len(self.log.requests)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(15)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(15)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -170,11 +170,16 @@ def save_step(
     ended: Sequence[Alert],
     audit: Sequence[AuditRecord],
     now_ns: int,
+    also: Callable[[Store], object] | None = None,
 ) -> None:
     """Persist one step (``previous`` → ``state``) in one transaction: changed and ended
     episodes, dropped pending ones as ``cleared``, the audit records, the groups and the
-    step's instant. ``now_ns`` is the wall clock (``recorded_at``)."""
+    step's instant. ``now_ns`` is the wall clock (``recorded_at``). ``also`` writes more
+    in the same transaction (the step's notifications into the webhook outbox), so a
+    crash keeps both or neither."""
     with transaction(store):
+        if also is not None:
+            also(store)
         for fp, alert in state.alerts.items():
             if previous.alerts.get(fp) != alert:
                 _run(store, "alert_upsert", alert_params(alert))

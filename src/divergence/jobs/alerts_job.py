@@ -15,19 +15,23 @@ A step:
 2. plans the instants (:func:`plan_instants`): every whole second after the last stepped
    one up to the watermark, at most :data:`MAX_CATCHUP_INSTANTS` per step (the job steps
    again at once while it is behind); a first start steps only at the watermark, it
-   does not replay history;
+   does not replay history. Behind by more than that (a replay faster than the engine,
+   a restart), the instants are spaced wider, by up to ``alerts.max_stride_s``, so the
+   engine catches up; a condition that starts and ends between two instants is then
+   missed, and a firing is still dated by its data (``fired_at`` is the due time);
 3. loads, once for the planned instants, each input table's rows in
    ``(first - LOOKBACK, last]`` (interval tables: the rows overlapping it), with the
    widest window :meth:`~divergence.alerts.engine.AlertEngine.input_windows` asks for;
    every rule cuts its own window at each instant, so this is the same as loading per
    instant;
-4. per instant, in order: computes the engine step, enqueues each notification with the
-   webhook service (idempotent by the notification id), then
-   :func:`~divergence.alerts.store.save_step` in one transaction. A crash between the two
-   recomputes the same step from the same saved state after the restart, so the same ids
-   are enqueued again and ignored. An instant that changed nothing (no alert, group,
-   audit record or notification) is not saved, except the last of a step: a re-run
-   after a crash recomputes the same nothing.
+4. per instant, in order: computes the engine step, then writes its notifications into
+   the webhook outbox and :func:`~divergence.alerts.store.save_step` in **one**
+   transaction. A crash keeps both or neither: a step whose notices are queued is saved,
+   so a restart never recomputes it (its inputs may have changed meanwhile: late basis
+   rows, metric tables catching up) and never queues a notice twice under another id.
+   An instant that changed nothing (no alert, group, audit record or notification) is
+   not saved, except the last of a step: a re-run after a crash recomputes the same
+   nothing.
 
 Analyst operations (acknowledge, assign, note) go through this job so they never
 interleave with a step's compute-enqueue-save sequence.
@@ -86,14 +90,21 @@ metrics job stores some columns with units in their names; rules use the metric'
 class Notifier(Protocol):
     """What the job uses of :class:`~divergence.webhooks.manager.WebhookService`."""
 
-    async def enqueue(
+    def enqueue_in(
         self,
+        store: Store,
         event_type: str,
         data: Mapping[str, Any],
         *,
         event_id: str,
         occurred_at_ns: int | None = None,
-    ) -> object: ...
+    ) -> object:
+        """Queue a notification inside the caller's open transaction on ``store``."""
+        ...
+
+    def wake(self) -> None:
+        """Deliver what was queued (after the commit)."""
+        ...
 
 
 @dataclass
@@ -145,17 +156,28 @@ def data_watermark(store: Store) -> int | None:
 
 
 def plan_instants(
-    last_ns: int | None, watermark_ns: int | None, *, cap: int = MAX_CATCHUP_INSTANTS
+    last_ns: int | None,
+    watermark_ns: int | None,
+    *,
+    cap: int = MAX_CATCHUP_INSTANTS,
+    max_stride_s: int = 1,
 ) -> list[int]:
-    """The instants of the next step: each whole second in ``(last, watermark]``, the
-    first ``cap`` of them; only ``watermark`` when the engine never stepped."""
+    """The instants of the next step: whole seconds in ``(last, watermark]``, at most
+    ``cap`` of them; only ``watermark`` when the engine never stepped.
+
+    They are one second apart while the backlog fits in ``cap`` instants; behind by more,
+    ``ceil(backlog / cap)`` seconds apart, at most ``max_stride_s``."""
     if watermark_ns is None:
         return []
     if last_ns is None:
         return [watermark_ns]
     first = (last_ns // NS_PER_SECOND + 1) * NS_PER_SECOND
-    stop = min(watermark_ns, first + (cap - 1) * NS_PER_SECOND)
-    return list(range(first, stop + 1, NS_PER_SECOND))
+    backlog = (watermark_ns - first) // NS_PER_SECOND + 1
+    if backlog <= 0:
+        return []
+    stride = min(max(1, -(-backlog // cap)), max(1, max_stride_s))
+    start = first + (stride - 1) * NS_PER_SECOND
+    return list(range(start, watermark_ns + 1, stride * NS_PER_SECOND))[:cap]
 
 
 def input_sql(table: str) -> str:
@@ -267,7 +289,12 @@ class AlertsJob:
         """Evaluate every planned instant up to the data watermark; returns how many."""
         started = time.monotonic()
         watermark = await self._store.read(data_watermark)
-        instants = plan_instants(self.engine.state.now_ns, watermark, cap=self._max_catchup)
+        instants = plan_instants(
+            self.engine.state.now_ns,
+            watermark,
+            cap=self._max_catchup,
+            max_stride_s=self._settings.max_stride_s,
+        )
         if instants:
             windows = batch_windows(self.engine, instants)
             frames = await self._store.read(lambda s: load_inputs(s, windows))
@@ -287,18 +314,22 @@ class AlertsJob:
         *,
         last: bool,
     ) -> None:
-        """Compute, enqueue, save (the crash-safe order); the state is kept only when
-        all three succeeded."""
+        """Compute, then enqueue and save in one transaction; the state is kept only when
+        both succeeded."""
         previous = self.engine.state
         engine = self.engine
+        notifier = self._notifier
         try:
             result = await self._store.read(
                 lambda _: engine.step(frames, now_ns=now, silences=silences)
             )
-            for note in result.notifications:
-                await self._notifier.enqueue(
-                    note.type, note.data, event_id=note.id, occurred_at_ns=note.timestamp
-                )
+
+            def enqueue(store: Store) -> None:
+                for note in result.notifications:
+                    notifier.enqueue_in(
+                        store, note.type, note.data, event_id=note.id, occurred_at_ns=note.timestamp
+                    )
+
             if last or _changed(previous, result):
                 wall = self._clock()
                 await self._store.write(
@@ -309,6 +340,7 @@ class AlertsJob:
                         ended=result.ended,
                         audit=result.audit,
                         now_ns=wall,
+                        also=enqueue,
                     )
                 )
                 self.stats.saves += 1
@@ -319,13 +351,7 @@ class AlertsJob:
         self.stats.notifications += len(result.notifications)
         self.stats.last_instant_ns = now
         if result.notifications:
-            self._wake()
-
-    def _wake(self) -> None:
-        worker = getattr(self._notifier, "worker", None)
-        wake = getattr(worker, "wake", None)
-        if callable(wake):
-            wake()
+            notifier.wake()
 
     # -- analyst operations -----------------------------------------------------------
     async def acknowledge(self, fp: str, *, actor: str, note: str = "") -> AuditRecord:

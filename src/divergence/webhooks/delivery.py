@@ -95,6 +95,9 @@ class DeliveryWorker:
         self._on_attempt = on_attempt
         self._wake = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._finishes = 0
+        self._finished_at: dict[str, int] = {}
+        """Per endpoint, the count of finished deliveries when its last one finished."""
         self.attempts = 0
         self.next_due_ns: int | None = None
         """When the running loop next looks at the outbox (unless woken earlier)."""
@@ -146,8 +149,14 @@ class DeliveryWorker:
         """Start a delivery for each due head not in flight; return the next due time."""
         now = self._clock.now_ns()
         next_due = now + int(self._settings.idle_poll_s * NS_PER_SECOND)
+        before = self._finishes
         for message in await self._store.read(heads):
             if message.endpoint_id in self._inflight:
+                continue
+            if self._finished_at.get(message.endpoint_id, 0) > before:
+                # Its delivery finished while the heads were read: this head may be the
+                # message just recorded as delivered. The finish woke the loop, and the
+                # next read sees the recorded state.
                 continue
             if message.next_attempt_ns > now:
                 next_due = min(next_due, message.next_attempt_ns)
@@ -158,6 +167,8 @@ class DeliveryWorker:
         return next_due
 
     def _done(self, endpoint_id: str, _task: asyncio.Task[None]) -> None:
+        self._finishes += 1
+        self._finished_at[endpoint_id] = self._finishes
         self._inflight.pop(endpoint_id, None)
         self._wake.set()
 

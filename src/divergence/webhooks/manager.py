@@ -100,6 +100,31 @@ class WebhookService:
             self.worker.wake()
         return result
 
+    def enqueue_in(
+        self,
+        store: Store,
+        event_type: str,
+        data: Mapping[str, Any],
+        *,
+        event_id: str,
+        occurred_at_ns: int | None = None,
+    ) -> outbox.Enqueued:
+        """:meth:`enqueue` inside the caller's open transaction on ``store`` (the alert
+        job's step); the caller wakes the worker (:meth:`wake`) after its commit."""
+        return outbox.write_event(
+            store,
+            event_type,
+            data,
+            event_id=event_id,
+            now_ns=self.clock.now_ns(),
+            max_body_bytes=self.settings.max_body_bytes,
+            occurred_at_ns=occurred_at_ns,
+        )
+
+    def wake(self) -> None:
+        """Have the delivery worker look at the outbox now."""
+        self.worker.wake()
+
     async def send_test(self, endpoint_id: str) -> outbox.Enqueued:
         """Queue a ``webhook.test`` message for one endpoint (a new event id each time)."""
         await self.get_endpoint(endpoint_id)
