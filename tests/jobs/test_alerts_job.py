@@ -24,12 +24,14 @@ from divergence.alerts.engine import AlertEngine
 from divergence.alerts.model import Notification, fingerprint
 from divergence.alerts.rules import load_default_rules
 from divergence.errors import ConfigError, StoreError
-from divergence.jobs.alerts_job import (
-    AlertsJob,
+from divergence.jobs.alerts_inputs import (
     data_watermark,
     input_sql,
     load_inputs,
     plan_instants,
+)
+from divergence.jobs.alerts_job import (
+    AlertsJob,
 )
 from divergence.metrics.basis import BASIS_SCHEMA
 from divergence.settings import AlertSettings

@@ -12,13 +12,14 @@ A step:
 1. reads the data watermark: the basis job's committed watermark (``job_state`` row
    ``basis``: every basis row with ``ts_event`` at or before it is written), floored to
    a whole second;
-2. plans the instants (:func:`plan_instants`): every whole second after the last stepped
-   one up to the watermark, at most :data:`MAX_CATCHUP_INSTANTS` per step (the job steps
-   again at once while it is behind); a first start steps only at the watermark, it
-   does not replay history. Behind by more than that (a replay faster than the engine,
-   a restart), the instants are spaced wider, by up to ``alerts.max_stride_s``, so the
-   engine catches up; a condition that starts and ends between two instants is then
-   missed, and a firing is still dated by its data (``fired_at`` is the due time);
+2. plans the instants (:func:`~divergence.jobs.alerts_inputs.plan_instants`): every
+   whole second after the last stepped one up to the watermark, at most
+   ``MAX_CATCHUP_INSTANTS`` per step (the job steps again at once while it is behind); a
+   first start steps only at the watermark, it does not replay history. Behind by more
+   than that (a replay faster than the engine, a restart), the instants are spaced
+   wider, by up to ``alerts.max_stride_s``, so the engine catches up; a condition that
+   starts and ends between two instants is then missed, and a firing is still dated by
+   its data (``fired_at`` is the due time);
 3. loads, once for the planned instants, each input table's rows in
    ``(first - LOOKBACK, last]`` (interval tables: the rows overlapping it), with the
    widest window :meth:`~divergence.alerts.engine.AlertEngine.input_windows` asks for;
@@ -41,7 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,7 +54,6 @@ from divergence.alerts.evidence import evidence_spec
 from divergence.alerts.model import Alert, AuditRecord, EngineState
 from divergence.alerts.rules import RuleSet, load_default_rules, load_rules
 from divergence.alerts.silences import Silence
-from divergence.alerts.sources import SOURCES
 from divergence.alerts.store import (
     active_silences,
     episodes,
@@ -63,28 +62,20 @@ from divergence.alerts.store import (
     save_case,
     save_step,
 )
-from divergence.clock import NS_PER_SECOND, now_ns
+from divergence.clock import now_ns
 from divergence.errors import NotFoundError, StoreError
-from divergence.jobs.basis_inputs import INITIAL_STATE
-from divergence.jobs.basis_job import JOB_NAME as BASIS_JOB
-from divergence.jobs.basis_job import load_job_state
-from divergence.metrics.registry import METRIC_SPECS
+from divergence.jobs.alerts_inputs import (
+    MAX_CATCHUP_INSTANTS,
+    batch_windows,
+    data_watermark,
+    load_inputs,
+    plan_instants,
+)
 from divergence.sessions import MarketCalendar
 from divergence.settings import AlertSettings
 from divergence.store.db import AsyncStore, Store
 
 log = logging.getLogger(__name__)
-MAX_CATCHUP_INSTANTS = 300
-"""Instants (seconds of data time) one step evaluates at most: about 5 minutes of data.
-Behind by more (a restart after downtime), the job steps again at once, so the catch-up
-is bounded per transaction batch but not delayed."""
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
-_STORED_NAMES: Mapping[str, Mapping[str, str]] = {
-    spec.name: {stored: name for name, stored in spec.columns.items() if stored != name}
-    for spec in METRIC_SPECS
-}
-"""Per metric table, stored column -> the metric's own name (``pd_frac`` -> ``pd``): the
-metrics job stores some columns with units in their names; rules use the metric's."""
 
 
 class Notifier(Protocol):
@@ -145,74 +136,6 @@ def restrict_rules(rules: RuleSet, tables: frozenset[str]) -> tuple[RuleSet, tup
             extra={"rules": ",".join(disabled), "tables": ",".join(missing)},
         )
     return restricted, disabled
-
-
-def data_watermark(store: Store) -> int | None:
-    """The basis job's committed watermark floored to a whole second (None: never ran)."""
-    state = load_job_state(store, BASIS_JOB)
-    if state == INITIAL_STATE:
-        return None
-    return state.watermark_ns // NS_PER_SECOND * NS_PER_SECOND
-
-
-def plan_instants(
-    last_ns: int | None,
-    watermark_ns: int | None,
-    *,
-    cap: int = MAX_CATCHUP_INSTANTS,
-    max_stride_s: int = 1,
-) -> list[int]:
-    """The instants of the next step: whole seconds in ``(last, watermark]``, at most
-    ``cap`` of them; only ``watermark`` when the engine never stepped.
-
-    They are one second apart while the backlog fits in ``cap`` instants; behind by more,
-    ``ceil(backlog / cap)`` seconds apart, at most ``max_stride_s``."""
-    if watermark_ns is None:
-        return []
-    if last_ns is None:
-        return [watermark_ns]
-    first = (last_ns // NS_PER_SECOND + 1) * NS_PER_SECOND
-    backlog = (watermark_ns - first) // NS_PER_SECOND + 1
-    if backlog <= 0:
-        return []
-    stride = min(max(1, -(-backlog // cap)), max(1, max_stride_s))
-    start = first + (stride - 1) * NS_PER_SECOND
-    return list(range(start, watermark_ns + 1, stride * NS_PER_SECOND))[:cap]
-
-
-def input_sql(table: str) -> str:
-    """``SELECT *`` of an input table over ``($start, $end]`` (interval tables: rows
-    overlapping it). Identifiers come from :data:`SOURCES` (an allow-list)."""
-    spec = SOURCES.get(table)
-    names = (table, spec.time_column, spec.end_column or "x") if spec else (table,)
-    if spec is None or not all(_IDENTIFIER.match(n) for n in names):
-        raise StoreError(f"not an alert input table: {table!r} (known: {', '.join(SOURCES)})")
-    ts, end = spec.time_column, spec.end_column
-    if end is None:
-        where = f"{ts} > make_timestamp_ns($start) AND {ts} <= make_timestamp_ns($end)"
-    else:
-        where = (
-            f"{ts} <= make_timestamp_ns($end) "
-            f"AND ({end} IS NULL OR {end} > make_timestamp_ns($start))"
-        )
-    return f"SELECT * FROM {table} WHERE {where} ORDER BY {ts}"
-
-
-def load_inputs(store: Store, windows: Mapping[str, tuple[int, int]]) -> dict[str, pl.LazyFrame]:
-    """Each table's rows in its window ``(start, end]``, stored columns renamed to the
-    names the rules use."""
-    frames: dict[str, pl.LazyFrame] = {}
-    for table, (start, end) in sorted(windows.items()):
-        rows = store.query(input_sql(table), {"start": start, "end": end})
-        renames = {k: v for k, v in _STORED_NAMES.get(table, {}).items() if k in rows.columns}
-        frames[table] = rows.rename(renames).lazy()
-    return frames
-
-
-def batch_windows(engine: AlertEngine, instants: Sequence[int]) -> dict[str, tuple[int, int]]:
-    """The union over ``instants`` of the engine's input windows, per table."""
-    first = engine.input_windows(instants[0])
-    return {table: (start, instants[-1]) for table, (start, _) in first.items()}
 
 
 def _changed(previous: EngineState, result: StepResult) -> bool:
