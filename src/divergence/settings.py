@@ -16,7 +16,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from divergence.auth.config import ServiceSettings
 from divergence.errors import ConfigError
+from divergence.export.config import ExportSettings
+from divergence.sandbox.config import SqlSettings
 from divergence.validation import describe_validation_error, load_toml
 from divergence.webhooks.config import WebhookSettings
 
@@ -182,6 +185,9 @@ class Settings(BaseSettings):
     depth: DepthSettings = DepthSettings()
     webhooks: WebhookSettings = WebhookSettings()
     alerts: AlertSettings = AlertSettings()
+    service: ServiceSettings = ServiceSettings()
+    sql: SqlSettings = SqlSettings()
+    export: ExportSettings = ExportSettings()
 
 
 def load_settings(

@@ -1,0 +1,1 @@
+"""API keys, roles and the route policy of the HTTP service."""

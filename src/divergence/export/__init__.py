@@ -1,0 +1,1 @@
+"""Hive-partitioned Parquet export of the tables, for DuckDB and polars clients."""
