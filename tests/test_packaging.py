@@ -40,17 +40,34 @@ def _run(args: list[str], cwd: Path) -> str:
     return result.stdout
 
 
+def _share_dependencies(py: Path) -> None:
+    """Let the fresh venv import this environment's dependencies, but not its divergence.
+
+    A ``.pth`` line that is a plain directory only appends it to ``sys.path`` (the
+    editable install's own ``.pth`` there is not processed), so ``divergence`` still
+    resolves to the installed wheel, which comes first.
+    """
+    site = _run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], ROOT)
+    ours = [p for p in sys.path if p.endswith("site-packages")]
+    (Path(site.strip()) / "shared-deps.pth").write_text("\n".join(ours) + "\n")
+
+
 @pytest.mark.slow
 def test_packaging_wheel_finds_bundled_content(tmp_path: Path) -> None:
     import json
 
     dist = tmp_path / "dist"
-    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)], ROOT)
+    # No build isolation and no dependency install: the test environment already holds
+    # hatchling and every dependency, so nothing is downloaded and the test stays fast.
+    build = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist)]
+    _run([*build, str(ROOT)], ROOT)
     wheel = next(dist.glob("divergence-*.whl"))
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
+    venv.create(env_dir, with_pip=False)
     py = env_dir / "bin" / "python"
-    _run([str(py), "-m", "pip", "install", "--quiet", str(wheel)], tmp_path)
+    _share_dependencies(py)
+    pip = [sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet", "--no-deps"]
+    _run([*pip, str(wheel)], tmp_path)
     found = json.loads(_run([str(py), "-c", PROBE], tmp_path))
     assert found["inside_package"] is True
     assert found["default_rules"] == len(load_default_rules().rules)  # the rules file ships
