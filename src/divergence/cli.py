@@ -23,6 +23,8 @@ from typer.exceptions import TyperException
 from divergence import __version__
 from divergence.catalog import Catalog, load_catalog
 from divergence.cli_dbn import load_dbn
+from divergence.cli_export import export
+from divergence.cli_keys import app as keys_app
 from divergence.cli_webhooks import app as webhooks_app
 from divergence.clock import parse_time_param
 from divergence.content import default_catalog_path
@@ -92,6 +94,7 @@ def demo(
         db_path=data_dir / "demo.duckdb",
         archive_dir=data_dir / "archive",
         sim={"enabled": True, "speed": speed},
+        service={"dev_mode": True},
     )
     _serve(settings, open_path="/dashboards/underlying?underlying=AAPL" if browser else None)
 
@@ -201,38 +204,66 @@ def replay(
 
 
 app.command("load-dbn")(load_dbn)
+app.command("export")(export)
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(keys_app, name="keys")
 
 
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="One read-only DuckDB statement.")],
+    query: Annotated[str, typer.Argument(help="One read-only DuckDB query.")],
     config: ConfigOpt = None,
     db: DbOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, csv, json or parquet (with --out).")
+    ] = "table",
+    out: Annotated[Path | None, typer.Option("--out", help="File for --format parquet.")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="name=value for $name; repeatable.")
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Service to ask (default: settings host:port, if it answers)."),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", envvar="DIVERGENCE_API_KEY", help="API key (analyst role)."),
+    ] = None,
 ) -> None:
-    """Run read-only SQL against the database (the server must not be running)."""
-    import polars as pl
+    """Run read-only SQL: through the running service, else (or with --db) directly on the file."""
+    from divergence.sandbox.client import (
+        FORMATS,
+        format_result,
+        parse_params,
+        run_cli_sql,
+        write_parquet,
+    )
 
-    from divergence.store.db import Store
-
-    if fmt not in ("table", "csv", "json"):
-        raise DivergenceError(f"--format must be table, csv or json, found {fmt!r}")
+    if fmt not in FORMATS:
+        raise DivergenceError(f"--format must be {', '.join(FORMATS)}, found {fmt!r}")
+    if fmt == "parquet" and out is None:
+        raise DivergenceError("--format parquet needs --out FILE")
     settings = _settings(config, db_path=db)
-    if not settings.db_path.exists():
-        raise DivergenceError(f"database {settings.db_path} does not exist")
-    store = Store(settings.db_path, read_only=True)
-    try:
-        frame = store.query(query)
-    finally:
-        store.close()
-    if fmt == "csv":
-        typer.echo(frame.write_csv(), nl=False)
-    elif fmt == "json":
-        typer.echo(frame.write_json())
+    answer = run_cli_sql(
+        query,
+        settings=settings,
+        params=parse_params(param or []),
+        url=url,
+        key=key,
+        direct_only=db is not None,
+    )
+    how = "through the service at" if answer.path == "service" else "directly (read-only) on"
+    typer.echo(f"divergence sql: {how} {answer.where}", err=True)
+    if answer.result.truncated:
+        typer.echo(
+            f"divergence sql: truncated at {answer.result.max_rows} rows (sql.max_rows)", err=True
+        )
+    if fmt == "parquet":
+        assert out is not None
+        write_parquet(answer.result, out)
+        typer.echo(f"divergence sql: {answer.result.row_count} rows written to {out}", err=True)
     else:
-        with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=40):
-            typer.echo(str(frame))
+        typer.echo(format_result(answer.result, fmt))  # type: ignore[arg-type]
 
 
 @app.command("venue-server")

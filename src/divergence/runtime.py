@@ -29,6 +29,8 @@ from divergence.clock import WALL_CLOCK, FeedClock, now_ns
 from divergence.content import default_catalog_path
 from divergence.errors import ConfigError
 from divergence.events import Event, FeedEvent
+from divergence.export.config import export_root
+from divergence.export.job import ExportJob
 from divergence.feeds.discovery import discover_listings
 from divergence.feeds.report import feed_report
 from divergence.feeds.session import FeedSession
@@ -76,7 +78,13 @@ class Runtime:
         )
         self.webhooks = WebhookService(self.store, settings.webhooks)
         # -- alerts (issue #6): rules load and check here, so a bad file stops start-up
-        self.alerts_job = AlertsJob(self.store, settings.alerts, notifier=self.webhooks)
+        self.alerts_job = AlertsJob(
+            self.store, settings.alerts, notifier=self.webhooks, bus=self.bus
+        )
+        # -- Parquet export (issue #7): hive-partitioned copy of the tables, refreshed
+        self.export_job = ExportJob(
+            self.store, settings.export, root=export_root(settings.export, settings.db_path)
+        )
         self.sim: SimServer | None = None
         self.sim_clock: SimFeedClock | None = None
         self.archive: ArchiveWriter | None = None
@@ -120,6 +128,8 @@ class Runtime:
         if self.settings.alerts.enabled:  # alerts (issue #6): after the metrics job
             self._stages.append(asyncio.create_task(self.alerts_job.run(), name="alerts-job"))
         self._stages.append(asyncio.create_task(self.webhooks.run(), name="webhooks"))
+        if self.settings.export.enabled:  # Parquet export (issue #7)
+            self._stages.append(asyncio.create_task(self.export_job.run(), name="export-job"))
         await self.writer.ready.wait()
         venues = self.feed_venues()
         if not venues:
@@ -258,6 +268,7 @@ class Runtime:
             "depth_job": self.depth_job.stats_dict(),
             "webhooks": self.webhooks.stats(),
             "alerts_job": self.alerts_job.stats_dict(),
+            "export_job": self.export_job.stats_dict(),
             "simulator": None if self.sim is None else {"clock_ns": self.sim.clock_ns},
         }
 

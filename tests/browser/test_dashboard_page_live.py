@@ -31,9 +31,8 @@ def test_dashboard_page_live_draws_shades_and_appends(
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
 
-    page.goto(server.url + "/")
+    page.goto(server.url + "/dashboards/underlying?underlying=AAPL")
     page.wait_for_function("window.divergence && window.divergence.ready", timeout=30_000)
-    assert page.url == server.url + "/dashboards/underlying?underlying=AAPL"
 
     # both charts are drawn, with one trace per venue (and the reference on prices)
     assert _plot(page, "price", "gd.data.map(t => t.name)") == [

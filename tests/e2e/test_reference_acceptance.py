@@ -34,6 +34,7 @@ FEEDS = {"kraken": "kraken", "alpaca": "alpaca", "massive": "massive"}
 ENV = {
     **os.environ,
     "DIVERGENCE_LOG_LEVEL": "WARNING",
+    "DIVERGENCE_SERVICE__DEV_MODE": "true",
     "DIVERGENCE_VENUES__ALPACA__API_KEY": "test-key",
     "DIVERGENCE_VENUES__ALPACA__API_SECRET": "test-secret",
     "DIVERGENCE_VENUES__MASSIVE__API_KEY": "test-key",

@@ -30,7 +30,7 @@ import pytest
 from divergence.content import recordings_dir
 
 VENUES = {"kraken": "kraken", "bybit": "bybit", "uniswap-eth": "uniswap_v3"}
-ENV = {**os.environ, "DIVERGENCE_LOG_LEVEL": "WARNING"}
+ENV = {**os.environ, "DIVERGENCE_LOG_LEVEL": "WARNING", "DIVERGENCE_SERVICE__DEV_MODE": "true"}
 
 
 def _free_port() -> int:

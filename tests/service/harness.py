@@ -24,6 +24,7 @@ import polars as pl
 import uvicorn
 from fastapi import FastAPI
 
+from divergence.auth.config import ServiceSettings
 from divergence.bus import InProcessBus
 from divergence.catalog import Catalog, load_catalog
 from divergence.clock import NS_PER_SECOND, parse_time_param
@@ -167,8 +168,15 @@ class StandInRuntime:
         return []
 
 
-def make_runtime(tmp_path: Path, *, seeded: bool = True) -> StandInRuntime:
-    settings = Settings(db_path=tmp_path / "service.duckdb", archive_dir=tmp_path / "archive")
+def make_runtime(
+    tmp_path: Path, *, seeded: bool = True, service: ServiceSettings | None = None
+) -> StandInRuntime:
+    """``service`` defaults to dev mode (no keys): tests of access control pass their own."""
+    settings = Settings(
+        db_path=tmp_path / "service.duckdb",
+        archive_dir=tmp_path / "archive",
+        service=service or ServiceSettings(dev_mode=True),
+    )
     store = Store(settings.db_path)
     store.migrate()
     if seeded:

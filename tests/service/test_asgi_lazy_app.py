@@ -24,6 +24,7 @@ def test_asgi_lazy_app_builds_once_from_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep_logging: None
 ) -> None:
     monkeypatch.setenv("DIVERGENCE_DB_PATH", str(tmp_path / "asgi.duckdb"))
+    monkeypatch.setenv("DIVERGENCE_SERVICE__DEV_MODE", "true")
     asgi = importlib.import_module("divergence.service.asgi")
     asgi.build_app.cache_clear()
     assert asgi.build_app.cache_info().currsize == 0

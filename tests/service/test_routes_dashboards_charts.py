@@ -93,7 +93,7 @@ def test_routes_dashboards_charts_window_and_valid_figures(client: httpx.Client)
 def test_routes_dashboards_page_uses_local_plotly_only(client: httpx.Client) -> None:
     response = client.get("/")
     assert response.status_code == 307
-    assert response.headers["location"] == "/dashboards/underlying?underlying=AAPL"
+    assert response.headers["location"] == "/dashboards/overview"
     page = client.get("/dashboards/underlying", params={"underlying": "TSLA"})
     assert page.status_code == 200
     assert "<h1>TSLA: tokens vs the underlying</h1>" in page.text

@@ -130,6 +130,7 @@ class Service:
         command = [sys.executable, "-m", "divergence", "serve", "--config", str(config)]
         command += ["--port", str(self.port), "--sim" if sim else "--no-sim"]
         env = {**os.environ, "DIVERGENCE_LOG_LEVEL": "INFO"}  # "runtime stopped" is INFO
+        env["DIVERGENCE_SERVICE__DEV_MODE"] = "true"  # no API keys in this test
         with log.open("wb") as out:
             self.proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
         self.http = httpx.Client(base_url=self.base, timeout=5.0, trust_env=False)

@@ -62,6 +62,7 @@ from divergence.alerts.store import (
     save_case,
     save_step,
 )
+from divergence.bus import Bus
 from divergence.clock import now_ns
 from divergence.errors import NotFoundError, StoreError
 from divergence.jobs.alerts_inputs import (
@@ -162,6 +163,7 @@ class AlertsJob:
         calendar: MarketCalendar | None = None,
         clock: Callable[[], int] = now_ns,
         max_catchup: int = MAX_CATCHUP_INSTANTS,
+        bus: Bus | None = None,
     ) -> None:
         """Load and restrict the rules and restore the state now (synchronously: this
         runs while the runtime is built, before any stage)."""
@@ -170,6 +172,8 @@ class AlertsJob:
         self._notifier = notifier
         self._clock = clock
         self._max_catchup = max_catchup
+        self.bus = bus
+        """Where a saved change is announced (topic ``alerts``, for the live dashboards)."""
         loaded = load_ruleset(settings) if rules is None else rules
         restricted, disabled = restrict_rules(loaded, present_tables(store.store))
         self.engine = AlertEngine(restricted, calendar=calendar, state=load_state(store.store))
@@ -242,6 +246,7 @@ class AlertsJob:
         previous = self.engine.state
         engine = self.engine
         notifier = self._notifier
+        saved = False
         try:
             result = await self._store.read(
                 lambda _: engine.step(frames, now_ns=now, silences=silences)
@@ -267,9 +272,12 @@ class AlertsJob:
                     )
                 )
                 self.stats.saves += 1
+                saved = True
         except BaseException:
             self.engine.state = previous
             raise
+        if saved:
+            await self._announce(now, [a.fingerprint for a in result.audit])
         self.stats.instants += 1
         self.stats.notifications += len(result.notifications)
         self.stats.last_instant_ns = now
@@ -304,7 +312,14 @@ class AlertsJob:
             except BaseException:
                 self.engine.state = previous
                 raise
-            return record
+        await self._announce(now, [record.fingerprint])
+        return record
+
+    async def _announce(self, now: int, fingerprints: list[str]) -> None:
+        """Tell the bus's ``alerts`` subscribers which alerts changed (after the save)."""
+        if self.bus is not None:
+            changed = sorted(set(fingerprints))
+            await self.bus.publish("alerts", {"now_ns": now, "fingerprints": changed})
 
     # -- reads --------------------------------------------------------------------------
     def data_now(self) -> int:

@@ -11,3 +11,6 @@ class SqlSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     timeout_s: float = Field(default=10.0, gt=0, description="a statement is interrupted after")
     max_rows: int = Field(default=100_000, ge=1, description="rows returned; more are cut")
+    max_sql_chars: int = Field(
+        default=100_000, ge=16, description="longest statement text accepted"
+    )

@@ -16,16 +16,24 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from divergence import __version__
+from divergence.auth.install import install_access_control
 from divergence.content import content_dir
 from divergence.dashboards import load_dashboards
+from divergence.sandbox.canned import load_canned_queries
 from divergence.service.deps import ServiceRuntime
 from divergence.service.errors import install_error_handlers
 from divergence.service.live import LiveHub
+from divergence.service.metrics_http import install_http_metrics
 from divergence.service.routes_alerts import router as alerts_router
+from divergence.service.routes_analytics import router as analytics_router
 from divergence.service.routes_api import router as api_router
 from divergence.service.routes_dashboards import load_page_template
 from divergence.service.routes_dashboards import router as dashboards_router
 from divergence.service.routes_feeds import router as feeds_router
+from divergence.service.routes_market import router as market_router
+from divergence.service.routes_metrics import router as metrics_router
+from divergence.service.routes_rules import router as rules_router
+from divergence.service.routes_sql import router as sql_router
 from divergence.service.routes_webhooks import router as webhooks_router
 from divergence.settings import Settings
 
@@ -43,11 +51,19 @@ def create_app(settings: Settings, *, runtime: ServiceRuntime | None = None) -> 
     app.state.settings = settings
     app.state.dashboards = load_dashboards()
     app.state.page_template = load_page_template()
+    app.state.canned_queries = load_canned_queries()
     install_error_handlers(app)
+    install_access_control(app, settings)
+    install_http_metrics(app)
     app.include_router(api_router)
+    app.include_router(market_router)
+    app.include_router(analytics_router)
+    app.include_router(metrics_router)
+    app.include_router(rules_router)
     app.include_router(feeds_router)
     app.include_router(webhooks_router)
     app.include_router(alerts_router)
+    app.include_router(sql_router)
     app.include_router(dashboards_router)
     static = content_dir("dashboards") / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")
@@ -70,6 +86,9 @@ def _lifespan(
             active = runtime
         hub = LiveHub(active.bus)
         hub.start()
+        alerts_job = getattr(active, "alerts_job", None)
+        if alerts_job is not None and getattr(alerts_job, "bus", False) is None:
+            alerts_job.bus = active.bus  # announce alert changes to the live dashboards
         app.state.runtime, app.state.hub = active, hub
         log.info("service started", extra={"owns_runtime": owned is not None})
         try:

@@ -16,12 +16,15 @@ import polars as pl
 
 from divergence.clock import NS_PER_MS
 from divergence.dashboards import LiveSeries, Panel
+from divergence.service.charts_kinds import base_layout, marker_axis, render_band, render_markers
 
 REFERENCE = "reference"
 REFERENCE_COLOUR = "#222222"
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+BBO_COLOURS = {"bbo_bid": "#4d7f3a", "bbo_ask": "#a34a28"}
+"""The consolidated token BBO's two edges (series ``bbo_bid``, ``bbo_ask`` of chart_price)."""
 SERIES_SCHEMA = {"series": pl.String, "ts_ns": pl.Int64, "value": pl.Float64}
-LIVE_KINDS: tuple[LiveSeries, ...] = ("price_per_share", "basis_bps")
+LIVE_KINDS: tuple[LiveSeries, ...] = ("price_per_share", "basis_bps", "exec_basis_bps")
 
 Json = dict[str, Any]
 
@@ -36,7 +39,19 @@ def colours_for(venues: Iterable[str]) -> dict[str, str]:
     """A stable colour per venue (sorted ids over the palette), and the reference's."""
     colours = {v: PALETTE[i % len(PALETTE)] for i, v in enumerate(sorted(set(venues)))}
     colours[REFERENCE] = REFERENCE_COLOUR
+    colours |= BBO_COLOURS
     return colours
+
+
+def series_colours(names: Iterable[str], colours: Mapping[str, str]) -> dict[str, str]:
+    """Each series' colour: its own (a venue, the reference) when it has one, else the
+    next palette colour in order, so a panel's other series (``by depth``, ``by volume``)
+    never share one."""
+    chosen = list(names)
+    spare = [c for c in PALETTE if c not in {colours[n] for n in chosen if n in colours}]
+    spare = spare or list(PALETTE)
+    others = [n for n in chosen if n not in colours]
+    return {n: colours.get(n) or spare[others.index(n) % len(spare)] for n in chosen}
 
 
 def series_order(names: Iterable[str]) -> list[str]:
@@ -58,9 +73,9 @@ def render_series_xy(series: pl.DataFrame) -> dict[str, Json]:
     return out
 
 
-def render_trace(name: str, xy: Json, colour: str) -> Json:
-    """One line trace; the reference is drawn thicker."""
-    return {
+def render_trace(name: str, xy: Json, colour: str, *, stacked: bool = False) -> Json:
+    """One line trace (the reference drawn thicker), or one layer of a stacked area."""
+    trace: Json = {
         "type": "scatter",
         "mode": "lines",
         "name": name,
@@ -69,6 +84,9 @@ def render_trace(name: str, xy: Json, colour: str) -> Json:
         "y": xy["y"],
         "line": {"color": colour, "width": 2.2 if name == REFERENCE else 1.4},
     }
+    if stacked:
+        trace |= {"stackgroup": "one", "line": {"color": colour, "width": 0.6}}
+    return trace
 
 
 def render_session_shapes(sessions: pl.DataFrame, shading: Mapping[str, str]) -> list[Json]:
@@ -102,24 +120,27 @@ def render_figure(
     *,
     shapes: list[Json],
     colours: Mapping[str, str],
+    band: pl.DataFrame | None = None,
+    markers: pl.DataFrame | None = None,
+    end_ns: int = 0,
 ) -> Json:
-    """A Plotly figure (``data`` and ``layout``) for one panel."""
-    traces = [
-        render_trace(name, xy, colours.get(name, PALETTE[0]))
-        for name, xy in render_series_xy(series).items()
-    ]
-    layout: Json = {
-        "title": {"text": panel.title, "x": 0.01, "font": {"size": 15}},
-        "height": panel.height,
-        "margin": {"l": 64, "r": 16, "t": 40, "b": 36},
+    """A Plotly figure (``data`` and ``layout``) for one lines or area panel, with its
+    optional band (drawn first, under the lines) and time-axis markers."""
+    stacked = panel.chart == "area"
+    traces = render_band(band, end_ns) if band is not None else []
+    xys = render_series_xy(series)
+    palette = series_colours(xys, colours)
+    traces += [render_trace(name, xy, palette[name], stacked=stacked) for name, xy in xys.items()]
+    marker_shapes, hover = render_markers(markers) if markers is not None else ([], [])
+    layout = base_layout(panel) | {
         "xaxis": {"type": "date", "title": {"text": "time (UTC)"}},
-        "yaxis": {"title": {"text": panel.y_title}, "zeroline": panel.zero_line},
-        "legend": {"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        "yaxis": {"title": {"text": panel.y_label()}, "zeroline": panel.zero_line},
         "hovermode": "x unified",
-        "shapes": shapes,
-        "uirevision": panel.id,
+        "shapes": shapes + marker_shapes,
     }
-    return {"data": traces, "layout": layout}
+    if hover:
+        layout["yaxis2"] = marker_axis()
+    return {"data": traces + hover, "layout": layout}
 
 
 # -- live deltas ------------------------------------------------------------------------
@@ -133,10 +154,10 @@ def with_ts_ns(frame: pl.DataFrame) -> pl.DataFrame:
 
 def compute_live_series(frame: pl.DataFrame, live: LiveSeries) -> pl.DataFrame:
     """Series rows from basis rows (needs ``ts_ns``), the same values the chart queries give."""
-    if live == "basis_bps":
+    if live in ("basis_bps", "exec_basis_bps"):
         parts = [
-            frame.filter(pl.col("basis_bps").is_not_null()).select(
-                series=pl.col("venue"), ts_ns="ts_ns", value=pl.col("basis_bps")
+            frame.filter(pl.col(live).is_not_null()).select(
+                series=pl.col("venue"), ts_ns="ts_ns", value=pl.col(live)
             )
         ]
     else:

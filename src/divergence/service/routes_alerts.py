@@ -27,14 +27,29 @@ from divergence.alerts.store import expire_silence as store_expire_silence
 from divergence.clock import NS_PER_SECOND, now_ns
 from divergence.errors import BadRequestError, NotFoundError
 from divergence.jobs.alerts_job import AlertsJob
+from divergence.service.api_models import COMMON_ERRORS, body_doc, error_responses
+from divergence.service.api_schemas import (
+    AlertOut,
+    AlertsOut,
+    AuditOut,
+    AuditRecordOut,
+    EpisodesOut,
+    SilenceOut,
+    SilencesOut,
+)
 from divergence.service.deps import ServiceNotReady, get_runtime
 from divergence.service.routes_api import JsonResponse, parse_optional_time
 from divergence.service.routes_webhooks import JsonBody, parse_body
 
-router = APIRouter(prefix="/api/alerts")
+router = APIRouter(
+    prefix="/api/alerts",
+    tags=["alerts"],
+    responses={**error_responses(400, 404), **COMMON_ERRORS},
+)
 _STRICT = ConfigDict(extra="forbid")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{16}$")
 _FAR_FUTURE = 2**62
+_TIES = 10_000
 MAX_SILENCE_S = 90 * 86_400
 """The longest silence the API accepts (90 days): a forgotten silence hides real alerts."""
 
@@ -146,7 +161,12 @@ def silence_from(spec: SilenceIn, *, now: int) -> Silence:
 
 
 # -- static paths first: /silences and /episodes are not fingerprints ----------------------
-@router.get("/silences", response_class=JsonResponse)
+@router.get(
+    "/silences",
+    response_class=JsonResponse,
+    summary="List silences",
+    response_model=SilencesOut,
+)
 async def list_silences(job: AlertsDep) -> JsonResponse:
     """Silences not yet ended at the engine's clock (active or starting later)."""
     now = job.data_now()
@@ -154,15 +174,31 @@ async def list_silences(job: AlertsDep) -> JsonResponse:
     return JsonResponse({"silences": [render_silence(s) for s in found]})
 
 
-@router.post("/silences", response_class=JsonResponse, status_code=201)
+@router.post(
+    "/silences",
+    response_class=JsonResponse,
+    status_code=201,
+    summary="Create a silence",
+    response_model=SilenceOut,
+    openapi_extra=body_doc(
+        SilenceIn,
+        example={
+            "matchers": [{"name": "venue", "op": "=", "value": "simx-b"}],
+            "created_by": "ana",
+            "duration_s": 3600,
+        },
+    ),
+)
 async def create_silence(job: AlertsDep, body: JsonBody) -> JsonResponse:
+    """Mute notifications of alerts whose labels match every matcher, from ``starts_at``
+    (default now) to ``ends_at`` or for ``duration_s`` (at most 90 days)."""
     silence = silence_from(parse_body(SilenceIn, body), now=job.data_now())
     wall = now_ns()
     await job.store.write(lambda s: add_silence(s, silence, now_ns=wall))
     return JsonResponse(render_silence(silence), status_code=201)
 
 
-@router.delete("/silences/{silence_id}", status_code=204)
+@router.delete("/silences/{silence_id}", status_code=204, summary="End a silence")
 async def expire_silence(job: AlertsDep, silence_id: str) -> Response:
     """End a silence at the engine's clock (it stays in the table for the record)."""
     now = job.data_now()
@@ -171,7 +207,12 @@ async def expire_silence(job: AlertsDep, silence_id: str) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/episodes", response_class=JsonResponse)
+@router.get(
+    "/episodes",
+    response_class=JsonResponse,
+    summary="Alert episodes in a time range",
+    response_model=EpisodesOut,
+)
 async def list_episodes(
     job: AlertsDep,
     start: Annotated[str | None, Query(description="ISO 8601 or epoch ns")] = None,
@@ -179,17 +220,34 @@ async def list_episodes(
     fingerprint: Annotated[str | None, Query(description="one alert only")] = None,
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
 ) -> JsonResponse:
-    """Alert episodes alive in ``[start, end)``, newest first (any state)."""
+    """Alert episodes alive in ``[start, end)``, newest first (any state). Pages are cut
+    between start times: pass ``next_end`` back as ``end`` for older episodes."""
     lo = parse_optional_time(start, name="start") or 0
     hi = parse_optional_time(end, name="end") or _FAR_FUTURE
     fp = "" if fingerprint is None else check_fingerprint(fingerprint)
     rows = await job.store.read(
-        lambda s: episodes(s, start_ns=lo, end_ns=hi, fingerprint=fp, limit=limit)
+        lambda s: episodes(s, start_ns=lo, end_ns=hi, fingerprint=fp, limit=limit + 1)
     )
-    return JsonResponse({"episodes": [render_alert(a, {}) for a in rows]})
+    next_end = None
+    if len(rows) > limit:
+        boundary = rows[limit].active_at
+        rows = [a for a in rows if a.active_at > boundary]
+        if not rows:  # more than `limit` episodes began at one instant: return them all
+            tied = await job.store.read(
+                lambda s: episodes(s, start_ns=lo, end_ns=boundary + 1, fingerprint=fp, limit=_TIES)
+            )
+            rows = [a for a in tied if a.active_at == boundary]
+            boundary -= 1
+        next_end = str(boundary + 1)
+    return JsonResponse({"episodes": [render_alert(a, {}) for a in rows], "next_end": next_end})
 
 
-@router.get("", response_class=JsonResponse)
+@router.get(
+    "",
+    response_class=JsonResponse,
+    summary="Active alerts",
+    response_model=AlertsOut,
+)
 async def list_alerts(job: AlertsDep) -> JsonResponse:
     """The active alerts (pending, firing, stale-data), by fingerprint."""
     alerts = job.active_alerts()
@@ -202,7 +260,12 @@ async def list_alerts(job: AlertsDep) -> JsonResponse:
     )
 
 
-@router.get("/{fp}", response_class=JsonResponse)
+@router.get(
+    "/{fp}",
+    response_class=JsonResponse,
+    summary="One alert",
+    response_model=AlertOut,
+)
 async def get_alert(
     job: AlertsDep, fp: str, episode: Annotated[int | None, Query()] = None
 ) -> JsonResponse:
@@ -211,28 +274,56 @@ async def get_alert(
     return JsonResponse(render_alert(alert, dict(job.engine.state.alerts)))
 
 
-@router.post("/{fp}/acknowledge", response_class=JsonResponse)
+@router.post(
+    "/{fp}/acknowledge",
+    response_class=JsonResponse,
+    summary="Acknowledge an alert",
+    response_model=AuditRecordOut,
+    openapi_extra=body_doc(AcknowledgeIn, example={"actor": "ana", "note": "on it"}),
+)
 async def acknowledge(job: AlertsDep, fp: str, body: JsonBody) -> JsonResponse:
+    """Acknowledge the alert's current episode; answers the audit record."""
     spec = parse_body(AcknowledgeIn, body)
     record = await job.acknowledge(check_fingerprint(fp), actor=spec.actor, note=spec.note)
     return JsonResponse(render_record(record))
 
 
-@router.post("/{fp}/assign", response_class=JsonResponse)
+@router.post(
+    "/{fp}/assign",
+    response_class=JsonResponse,
+    summary="Assign an alert",
+    response_model=AuditRecordOut,
+    openapi_extra=body_doc(AssignIn, example={"actor": "ana", "assignee": "bob"}),
+)
 async def assign(job: AlertsDep, fp: str, body: JsonBody) -> JsonResponse:
+    """Set (or clear, with ``""``) the assignee of the current episode; answers the
+    audit record."""
     spec = parse_body(AssignIn, body)
     record = await job.assign(check_fingerprint(fp), actor=spec.actor, assignee=spec.assignee)
     return JsonResponse(render_record(record))
 
 
-@router.post("/{fp}/notes", response_class=JsonResponse, status_code=201)
+@router.post(
+    "/{fp}/notes",
+    response_class=JsonResponse,
+    status_code=201,
+    summary="Add a note to an alert",
+    response_model=AuditRecordOut,
+    openapi_extra=body_doc(NoteIn, example={"actor": "bob", "text": "venue confirmed"}),
+)
 async def add_note(job: AlertsDep, fp: str, body: JsonBody) -> JsonResponse:
+    """Append a note to the current episode; answers the audit record."""
     spec = parse_body(NoteIn, body)
     record = await job.add_note(check_fingerprint(fp), actor=spec.actor, text=spec.text)
     return JsonResponse(render_record(record), status_code=201)
 
 
-@router.get("/{fp}/audit", response_class=JsonResponse)
+@router.get(
+    "/{fp}/audit",
+    response_class=JsonResponse,
+    summary="An alert's audit trail",
+    response_model=AuditOut,
+)
 async def audit(
     job: AlertsDep,
     fp: str,
@@ -244,7 +335,11 @@ async def audit(
     return JsonResponse({"fingerprint": fp, "records": [render_record(r) for r in records]})
 
 
-@router.get("/{fp}/evidence")
+@router.get(
+    "/{fp}/evidence",
+    summary="An alert's evidence bundle",
+    responses={200: {"content": {"application/zip": {}}, "description": "a zip file"}},
+)
 async def evidence(
     job: AlertsDep,
     fp: str,

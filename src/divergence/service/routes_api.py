@@ -12,21 +12,32 @@ from typing import Annotated, Any
 import orjson
 import polars as pl
 from fastapi import APIRouter, Query
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 from divergence.catalog import Catalog, Reference, Token
-from divergence.clock import NS_PER_SECOND, datetime_from_ns, ns_from_datetime, parse_time_param
-from divergence.errors import BadRequestError, NotFoundError
+from divergence.clock import NS_PER_SECOND, datetime_from_ns, ns_from_datetime
+from divergence.errors import NotFoundError
+from divergence.service.api_models import COMMON_ERRORS, error_responses, page_response
+from divergence.service.api_schemas import HealthOut, InstrumentsOut
 from divergence.service.deps import CatalogDep, RuntimeDep, StoreDep, check_underlying
-from divergence.store.db import AsyncStore
+from divergence.service.paging import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    EndParam,
+    LimitParam,
+    StartParam,
+    fetch_page,
+    parse_optional_time,
+    parse_range,
+)
 
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "JsonResponse", "iso_ns", "parse_optional_time"]
 router = APIRouter()
-DEFAULT_LIMIT = 5_000
-MAX_LIMIT = 50_000
 
 
-class JsonResponse(Response):
-    """JSON through orjson (NaN and infinities become null instead of failing)."""
+class JsonResponse(JSONResponse):
+    """JSON through orjson (NaN and infinities become null instead of failing); a
+    ``JSONResponse`` so the OpenAPI document declares its body as JSON."""
 
     media_type = "application/json"
 
@@ -41,20 +52,46 @@ def iso_ns(ts_ns: int) -> str:
     return f"{whole}.{fraction:09d}Z"
 
 
-def parse_optional_time(text: str | None, *, name: str) -> int | None:
-    return None if text is None or not text.strip() else parse_time_param(text, name=name)
-
-
-@router.get("/health", response_class=JsonResponse)
+@router.get(
+    "/health",
+    response_class=JsonResponse,
+    tags=["operations"],
+    summary="Liveness and runtime counters",
+    response_model=HealthOut,
+    responses={
+        200: {
+            "description": "`status: ok` and the runtime's counters (feeds, writer, jobs)",
+            "content": {"application/json": {"example": {"status": "ok", "feeds": {}}}},
+        },
+        **error_responses(503),
+    },
+)
 async def health(runtime: RuntimeDep) -> JsonResponse:
+    """Answers 200 while the service runs, with each part's counters (feeds, writer,
+    basis/metrics/depth/alerts jobs, webhooks). Needs no API key."""
     return JsonResponse({"status": "ok", **runtime.health()})
 
 
-@router.get("/api/instruments", response_class=JsonResponse)
+@router.get(
+    "/api/instruments",
+    response_class=JsonResponse,
+    tags=["reference data"],
+    summary="The instrument catalog",
+    response_model=InstrumentsOut,
+    responses={
+        200: {"description": "tokens, then reference instruments"},
+        **error_responses(404),
+        **COMMON_ERRORS,
+    },
+)
 async def instruments(
     catalog: CatalogDep,
-    underlying: Annotated[str | None, Query(description="only this underlying")] = None,
+    underlying: Annotated[
+        str | None, Query(description="only this underlying", examples=["AAPL"])
+    ] = None,
 ) -> JsonResponse:
+    """Every token listing (venue, symbol, quote currency, issuer, chain, multiplier
+    history as exact decimal strings) and every reference instrument of the catalog."""
     if underlying is not None:
         check_underlying(catalog, underlying)
     return JsonResponse({"instruments": render_instruments(catalog, underlying)})
@@ -106,50 +143,46 @@ def _reference_row(ref: Reference) -> dict[str, Any]:
     }
 
 
-@router.get("/api/basis", response_class=JsonResponse)
+_BASIS_EXAMPLE = {
+    "ts_event": "2025-10-10T13:30:00.000000000Z",
+    "ts_event_ns": 1760103000000000000,
+    "instrument_id": "AAPLx@simx-a",
+    "venue": "simx-a",
+    "underlying": "AAPL",
+    "session": "regular",
+    "mid_usd": 250.35,
+    "ref_mid": 250.1,
+    "basis_bps": 10.0,
+}
+
+
+@router.get(
+    "/api/basis",
+    response_class=JsonResponse,
+    tags=["analytics"],
+    summary="Basis of an underlying's tokens",
+    responses=page_response("one page of basis rows in time order", _BASIS_EXAMPLE),
+)
 async def basis(
     store: StoreDep,
     catalog: CatalogDep,
-    underlying: Annotated[str, Query(description="e.g. AAPL")],
-    start: Annotated[str | None, Query(description="ISO 8601 or epoch ns, inclusive")] = None,
-    end: Annotated[str | None, Query(description="ISO 8601 or epoch ns, exclusive")] = None,
-    venue: Annotated[str | None, Query(description="only this venue")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    underlying: Annotated[str, Query(description="the underlying", examples=["AAPL"])],
+    start: StartParam = None,
+    end: EndParam = None,
+    venue: Annotated[str | None, Query(description="only this venue", examples=["simx-a"])] = None,
+    limit: LimitParam = DEFAULT_LIMIT,
 ) -> JsonResponse:
+    """Each token quote or pool state in USD against the underlying's reference, in bps
+    (``basis_bps``, ``exec_basis_bps``), with the session, reference kind and fx used."""
     check_underlying(catalog, underlying)
-    start_ns = parse_optional_time(start, name="start")
-    end_ns = parse_optional_time(end, name="end")
-    if start_ns is not None and end_ns is not None and end_ns <= start_ns:
-        raise BadRequestError(f"end: must be after start, found start={start!r} end={end!r}")
+    span = parse_range(start, end)
     if venue is not None and venue not in {t.venue for t in catalog.tokens_for(underlying)}:
         raise NotFoundError(f"venue: no {underlying} token is listed on {venue!r}")
-    params = {"underlying": underlying, "start": start_ns, "end": end_ns, "venue": venue}
-    frame = await store.named("api_basis", {**params, "limit": limit + 1})
-    page, next_start = await _page(store, frame, params, limit)
+    params = {"underlying": underlying, **span.params(), "venue": venue}
+    page, next_start = await fetch_page(store, "api_basis", params, limit)
     return JsonResponse(
         {"underlying": underlying, "rows": render_basis_rows(page), "next_start": next_start}
     )
-
-
-async def _page(
-    store: AsyncStore, frame: pl.DataFrame, params: dict[str, Any], limit: int
-) -> tuple[pl.DataFrame, str | None]:
-    """Cut at a timestamp boundary so rows sharing a time never straddle two pages.
-
-    ``next_start`` is the first time not returned. If more than ``limit`` rows share
-    the first time, that whole time is returned and the page runs over ``limit``.
-    """
-    if frame.height <= limit:
-        return frame, None
-    boundary = int(frame["ts_event_ns"][limit])
-    page = frame.filter(pl.col("ts_event_ns") < boundary)
-    if page.is_empty():
-        tied = {**params, "start": boundary, "end": boundary + 1, "limit": MAX_LIMIT + 1}
-        page = await store.named("api_basis", tied)
-        boundary += 1
-        rest = await store.named("api_basis", {**params, "start": boundary, "limit": 1})
-        return page, (str(boundary) if rest.height else None)
-    return page, str(boundary)
 
 
 def render_basis_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:

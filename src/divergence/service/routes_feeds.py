@@ -14,6 +14,8 @@ from fastapi import APIRouter, Query
 
 from divergence.errors import BadRequestError
 from divergence.events import FEED_EVENT_KINDS
+from divergence.service.api_models import COMMON_ERRORS, error_responses
+from divergence.service.api_schemas import FeedEventsOut, FeedsOut
 from divergence.service.deps import RuntimeDep, StoreDep
 from divergence.service.routes_api import (
     DEFAULT_LIMIT,
@@ -23,12 +25,20 @@ from divergence.service.routes_api import (
     parse_optional_time,
 )
 
-router = APIRouter()
+router = APIRouter(tags=["feeds"], responses={**error_responses(400), **COMMON_ERRORS})
 _FAR_FUTURE = 2**62
 
 
-@router.get("/api/feeds", response_class=JsonResponse)
+@router.get(
+    "/api/feeds",
+    response_class=JsonResponse,
+    summary="Feed health, live and historic",
+    response_model=FeedsOut,
+)
 async def feeds(runtime: RuntimeDep, store: StoreDep) -> JsonResponse:
+    """Each running feed and stream: state, last message age, rate, gaps, checksum
+    failures and reconnects, with the event log's counts over the whole database
+    (``history``; ``history_only`` for venues not running now)."""
     counts = await store.named("api_feed_event_counts", {})
     history: dict[str, dict[str, dict[str, Any]]] = {}
     for row in counts.iter_rows(named=True):
@@ -50,7 +60,12 @@ async def feeds(runtime: RuntimeDep, store: StoreDep) -> JsonResponse:
     )
 
 
-@router.get("/api/feeds/events", response_class=JsonResponse)
+@router.get(
+    "/api/feeds/events",
+    response_class=JsonResponse,
+    summary="The feed event log",
+    response_model=FeedEventsOut,
+)
 async def feed_events(
     store: StoreDep,
     venue: Annotated[str | None, Query(description="only this venue")] = None,
@@ -60,6 +75,8 @@ async def feed_events(
     before_seq: Annotated[int | None, Query(description="page cursor: next_before_seq")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> JsonResponse:
+    """Connects, disconnects, gaps, checksum failures, resyncs and stale periods, newest
+    first; page on with ``before_seq`` = the previous page's ``next_before_seq``."""
     if event is not None and event not in FEED_EVENT_KINDS:
         raise BadRequestError(
             f"event: unknown kind {event!r} (known: {', '.join(FEED_EVENT_KINDS)})"

@@ -16,6 +16,16 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from divergence.errors import DivergenceError, NotFoundError
+from divergence.service.api_models import COMMON_ERRORS, body_doc, error_responses
+from divergence.service.api_schemas import (
+    AttemptsOut,
+    EndpointOut,
+    EndpointsOut,
+    EventTypesOut,
+    MessagesOut,
+    QueuedOut,
+    ReplayOut,
+)
 from divergence.service.deps import ServiceNotReady, get_runtime
 from divergence.service.routes_api import (
     DEFAULT_LIMIT,
@@ -28,7 +38,11 @@ from divergence.webhooks.endpoints import Endpoint, EndpointChange
 from divergence.webhooks.manager import WebhookService
 from divergence.webhooks.payloads import EVENT_SCHEMAS, schema_for
 
-router = APIRouter(prefix="/api/webhooks")
+router = APIRouter(
+    prefix="/api/webhooks",
+    tags=["webhooks"],
+    responses={**error_responses(400, 404), **COMMON_ERRORS},
+)
 _FAR_FUTURE = 2**62
 _STRICT = ConfigDict(extra="forbid")
 M = TypeVar("M", bound=BaseModel)
@@ -121,23 +135,44 @@ async def _one(service: WebhookService, endpoint: Endpoint) -> dict[str, Any]:
     return render_endpoint(endpoint, await service.secrets_meta(endpoint.endpoint_id))
 
 
-@router.get("/event-types", response_class=JsonResponse)
+@router.get(
+    "/event-types",
+    response_class=JsonResponse,
+    summary="Webhook event types",
+    response_model=EventTypesOut,
+)
 async def event_types() -> JsonResponse:
+    """Every event type a webhook can carry, with the JSON Schema of its ``data``."""
     return JsonResponse(
         {"event_types": [{"type": t, "schema": s} for t, s in sorted(EVENT_SCHEMAS.items())]}
     )
 
 
-@router.get("/event-types/{event_type}", response_class=JsonResponse)
+@router.get(
+    "/event-types/{event_type}", response_class=JsonResponse, summary="One event type's schema"
+)
 async def event_type_schema(event_type: str) -> JsonResponse:
+    """The JSON Schema of one event type's payload (404 for an unknown type)."""
     if event_type not in EVENT_SCHEMAS:
         known = ", ".join(sorted(EVENT_SCHEMAS))
         raise NotFoundError(f"unknown event type {event_type!r} (known: {known})")
     return JsonResponse(schema_for(event_type))
 
 
-@router.post("/endpoints", response_class=JsonResponse, status_code=201)
+@router.post(
+    "/endpoints",
+    response_class=JsonResponse,
+    status_code=201,
+    summary="Create a webhook endpoint",
+    response_model=EndpointOut,
+    openapi_extra=body_doc(
+        EndpointIn,
+        example={"url": "https://example.com/hook", "secret": "whsec_...", "event_types": []},
+    ),
+)
 async def create_endpoint(service: WebhooksDep, body: JsonBody) -> JsonResponse:
+    """Register a URL and its signing secret (Standard Webhooks); the secret never comes
+    back, only its fingerprint. ``event_types`` empty = every type."""
     spec = parse_body(EndpointIn, body)
     endpoint = await service.create_endpoint(
         url=spec.url,
@@ -150,20 +185,40 @@ async def create_endpoint(service: WebhooksDep, body: JsonBody) -> JsonResponse:
     return JsonResponse(await _one(service, endpoint), status_code=201)
 
 
-@router.get("/endpoints", response_class=JsonResponse)
+@router.get(
+    "/endpoints",
+    response_class=JsonResponse,
+    summary="List webhook endpoints",
+    response_model=EndpointsOut,
+)
 async def list_endpoints(service: WebhooksDep) -> JsonResponse:
+    """Every endpoint with its state, failure count and unexpired secret fingerprints."""
     secrets = await service.secrets_meta()
     endpoints = await service.list_endpoints()
     return JsonResponse({"endpoints": [render_endpoint(e, secrets) for e in endpoints]})
 
 
-@router.get("/endpoints/{endpoint_id}", response_class=JsonResponse)
+@router.get(
+    "/endpoints/{endpoint_id}",
+    response_class=JsonResponse,
+    summary="One endpoint",
+    response_model=EndpointOut,
+)
 async def get_endpoint(service: WebhooksDep, endpoint_id: str) -> JsonResponse:
+    """One endpoint (404 if unknown)."""
     return JsonResponse(await _one(service, await service.get_endpoint(endpoint_id)))
 
 
-@router.patch("/endpoints/{endpoint_id}", response_class=JsonResponse)
+@router.patch(
+    "/endpoints/{endpoint_id}",
+    response_class=JsonResponse,
+    summary="Change an endpoint",
+    response_model=EndpointOut,
+    openapi_extra=body_doc(EndpointPatch, example={"enabled": False}),
+)
 async def update_endpoint(service: WebhooksDep, endpoint_id: str, body: JsonBody) -> JsonResponse:
+    """Change the URL, description, event types, labels or enabled flag; fields left out
+    keep their value."""
     patch = parse_body(EndpointPatch, body)
     change = EndpointChange(
         url=patch.url,
@@ -175,14 +230,22 @@ async def update_endpoint(service: WebhooksDep, endpoint_id: str, body: JsonBody
     return JsonResponse(await _one(service, await service.update_endpoint(endpoint_id, change)))
 
 
-@router.delete("/endpoints/{endpoint_id}", status_code=204)
+@router.delete("/endpoints/{endpoint_id}", status_code=204, summary="Delete an endpoint")
 async def delete_endpoint(service: WebhooksDep, endpoint_id: str) -> Response:
+    """Delete the endpoint; its pending messages are cancelled, its log is kept."""
     await service.delete_endpoint(endpoint_id)
     return Response(status_code=204)
 
 
-@router.post("/endpoints/{endpoint_id}/rotate-secret", response_class=JsonResponse)
+@router.post(
+    "/endpoints/{endpoint_id}/rotate-secret",
+    response_class=JsonResponse,
+    summary="Rotate an endpoint's secret",
+    response_model=EndpointOut,
+    openapi_extra=body_doc(RotateIn, example={"secret": "whsec_...", "overlap_s": 3600}),
+)
 async def rotate_secret(service: WebhooksDep, endpoint_id: str, body: JsonBody) -> JsonResponse:
+    """Add a new signing secret; the old one keeps signing for ``overlap_s`` seconds."""
     spec = parse_body(RotateIn, body)
     await service.rotate_secret(
         endpoint_id, spec.secret.get_secret_value(), overlap_s=spec.overlap_s
@@ -190,16 +253,34 @@ async def rotate_secret(service: WebhooksDep, endpoint_id: str, body: JsonBody) 
     return JsonResponse(await _one(service, await service.get_endpoint(endpoint_id)))
 
 
-@router.post("/endpoints/{endpoint_id}/test", response_class=JsonResponse, status_code=202)
+@router.post(
+    "/endpoints/{endpoint_id}/test",
+    response_class=JsonResponse,
+    status_code=202,
+    summary="Send a test event",
+    response_model=QueuedOut,
+)
 async def send_test(service: WebhooksDep, endpoint_id: str) -> JsonResponse:
+    """Queue a ``test`` event for this endpoint only; delivery shows in its attempts."""
     queued = await service.send_test(endpoint_id)
     return JsonResponse(
         {"event_id": queued.event_id, "webhook_id": queued.webhook_id}, status_code=202
     )
 
 
-@router.post("/endpoints/{endpoint_id}/replay", response_class=JsonResponse, status_code=202)
+@router.post(
+    "/endpoints/{endpoint_id}/replay",
+    response_class=JsonResponse,
+    status_code=202,
+    summary="Replay events to an endpoint",
+    response_model=ReplayOut,
+    openapi_extra=body_doc(
+        ReplayIn, example={"start": "2025-10-10T13:30:00Z", "end": "2025-10-10T20:00:00Z"}
+    ),
+)
 async def replay(service: WebhooksDep, endpoint_id: str, body: JsonBody) -> JsonResponse:
+    """Queue again every event of ``[start, end)`` for this endpoint (same webhook ids,
+    so receivers deduplicate); answers how many were requeued."""
     spec = parse_body(ReplayIn, body)
     start = parse_optional_time(spec.start, name="start") or 0
     end = parse_optional_time(spec.end, name="end") or _FAR_FUTURE
@@ -207,7 +288,12 @@ async def replay(service: WebhooksDep, endpoint_id: str, body: JsonBody) -> Json
     return JsonResponse({"endpoint_id": endpoint_id, "requeued": count}, status_code=202)
 
 
-@router.get("/endpoints/{endpoint_id}/attempts", response_class=JsonResponse)
+@router.get(
+    "/endpoints/{endpoint_id}/attempts",
+    response_class=JsonResponse,
+    summary="Delivery attempts",
+    response_model=AttemptsOut,
+)
 async def attempts(
     service: WebhooksDep,
     endpoint_id: str,
@@ -216,6 +302,8 @@ async def attempts(
     before_id: Annotated[int | None, Query(description="page cursor: next_before_id")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> JsonResponse:
+    """The delivery log of one endpoint, newest first: status, latency, error, outcome;
+    page on with ``before_id`` = the previous page's ``next_before_id``."""
     rows = await service.attempts(
         endpoint_id,
         start_ns=parse_optional_time(start, name="start") or 0,
@@ -230,7 +318,12 @@ async def attempts(
     )
 
 
-@router.get("/endpoints/{endpoint_id}/messages", response_class=JsonResponse)
+@router.get(
+    "/endpoints/{endpoint_id}/messages",
+    response_class=JsonResponse,
+    summary="Outbox messages",
+    response_model=MessagesOut,
+)
 async def messages(
     service: WebhooksDep,
     endpoint_id: str,
@@ -238,6 +331,8 @@ async def messages(
     before_seq: Annotated[int | None, Query(description="page cursor: next_before_seq")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> JsonResponse:
+    """The endpoint's outbox (pending, delivered, failed, skipped, cancelled), newest
+    first; page on with ``before_seq`` = the previous page's ``next_before_seq``."""
     rows = await service.messages(
         endpoint_id,
         state=state or "",

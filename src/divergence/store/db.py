@@ -32,6 +32,20 @@ _MIGRATION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
+# DuckDB's own access controls, on the one instance the process owns: no file or network
+# access from SQL (read_csv, read_text, glob, COPY, ATTACH of a file, EXPORT, replacement
+# scans of paths), no extension installs or loads, and no SET afterwards to undo it. Our own
+# files are written by Python (the writer, pyarrow for Parquet), never by DuckDB. The
+# analyst SQL sandbox (divergence.sandbox) relies on it.
+LOCKED_DOWN: dict[str, str | bool] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "lock_configuration": True,
+}
+
+
 class Store:
     """A DuckDB database file with its schema applied."""
 
@@ -39,7 +53,9 @@ class Store:
         self.path = path
         self.read_only = read_only
         try:
-            self._con = duckdb.connect(str(path), read_only=read_only, config={"threads": threads})
+            self._con = duckdb.connect(
+                str(path), read_only=read_only, config={"threads": threads, **LOCKED_DOWN}
+            )
         except duckdb.IOException as exc:
             raise StoreError(_explain_open_error(path, exc)) from exc
         self._local = threading.local()
@@ -178,16 +194,23 @@ class Store:
 class AsyncStore:
     """Runs :class:`Store` calls on its two worker threads from asyncio code."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, sandbox_threads: int = 2) -> None:
         self.store = store
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="duckdb-write")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="duckdb-read")
+        # analyst SQL (divergence.sandbox) runs here, each thread on its own cursor, so a
+        # slow statement never holds up the dashboards' reader thread
+        self._sandbox = ThreadPoolExecutor(sandbox_threads, thread_name_prefix="duckdb-sql")
 
     async def write(self, fn: Callable[[Store], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn, self.store)
 
     async def read(self, fn: Callable[[Store], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._reader, fn, self.store)
+
+    async def sandboxed(self, fn: Callable[[Store], T]) -> T:
+        """Run ``fn`` on a sandbox thread (its own cursor; see divergence.sandbox)."""
+        return await asyncio.get_running_loop().run_in_executor(self._sandbox, fn, self.store)
 
     async def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
         return await self.read(lambda s: s.query(sql, params))
@@ -199,6 +222,7 @@ class AsyncStore:
     def close(self) -> None:
         self._writer.shutdown(wait=True)
         self._reader.shutdown(wait=True)
+        self._sandbox.shutdown(wait=True)
         self.store.close()
 
 

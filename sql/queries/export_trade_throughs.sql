@@ -1,0 +1,11 @@
+-- export_trade_throughs: the rows of `trade_throughs` for the Parquet export, with their partition keys.
+-- Grain: one row per `trade_throughs` row. Partition keys: date = UTC date of ts_event;
+--   underlying = underlying.
+-- Bound by the exporter: $day_from, $day_to (DATE, end exclusive) select the dates.
+-- The exporter drops the key columns from the files; readers get them from the path.
+-- The date floors the timestamp (a CAST of TIMESTAMP_NS to DATE rounds to the us first).
+SELECT CAST(make_timestamp(epoch_ns(ts_event) // 1000) AS DATE) AS date,
+       underlying, * EXCLUDE (underlying)
+FROM trade_throughs
+WHERE ts_event >= CAST($day_from AS TIMESTAMP_NS)
+  AND ts_event < CAST($day_to AS TIMESTAMP_NS);
