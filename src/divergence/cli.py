@@ -96,7 +96,7 @@ def demo(
         sim={"enabled": True, "speed": speed},
         service={"dev_mode": True},
     )
-    _serve(settings, open_path="/dashboards/underlying?underlying=AAPL" if browser else None)
+    _serve(settings, open_path="/" if browser else None)
 
 
 @app.command()

@@ -3,6 +3,7 @@ values recomputed here from the base tables."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,17 @@ S = 1_000_000_000
 
 def _run(con: duckdb.DuckDBPyConnection, name: str, **given: Any) -> list[tuple[Any, ...]]:
     sql = (content_dir("sql") / "queries" / f"{name}.sql").read_text()
+    given = {"venue": None, **given}  # every chart query may filter by venue
     return con.execute(sql, {k: given[k] for k in query_params(sql)}).fetchall()
 
 
 @pytest.fixture(scope="module")
-def con(scenario_db: Path) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(scenario_db), read_only=True)
+def con(scenario_db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    # closed after the module: a Store opening the same file later must not find this
+    # connection's (different) configuration still cached in the process
+    connection = duckdb.connect(str(scenario_db), read_only=True)
+    yield connection
+    connection.close()
 
 
 @pytest.fixture(scope="module")

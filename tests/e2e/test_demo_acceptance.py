@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -53,6 +54,15 @@ def _episode_rows(port: int) -> list[dict[str, object]]:
     rows = _get_json(url)["rows"]
     assert isinstance(rows, list)
     return rows
+
+
+def _overview(port: int) -> tuple[str, str, dict[str, Any]]:
+    """Follow ``/`` as a browser would; the final URL, the page, and the heatmap trace."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+        final_url, page = response.geturl(), response.read().decode()
+    charts = _get_json(f"http://127.0.0.1:{port}/api/charts/overview")
+    panels = {p["id"]: p for p in charts["panels"]}  # type: ignore[attr-defined]
+    return final_url, page, panels["heatmap"]["figure"]["data"][0]
 
 
 def _wait_for_episode(port: int, proc: subprocess.Popen[str], deadline: float) -> list[dict]:
@@ -95,6 +105,7 @@ def test_demo_serves_episode_then_replay_reproduces_basis(tmp_path: Path) -> Non
     )
     try:
         rows = _wait_for_episode(port, proc, time.monotonic() + 60)
+        overview_url, overview_page, heatmap = _overview(port)
     finally:
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
@@ -102,6 +113,13 @@ def test_demo_serves_episode_then_replay_reproduces_basis(tmp_path: Path) -> Non
     # parent left SIGINT ignored (background jobs of a non-interactive shell).
     assert proc.returncode in (0, 130), err
     assert "Traceback" not in err, err
+
+    # The demo's URL (``/``) opens the overview: its heatmap holds every AAPL listing.
+    assert overview_url == f"http://127.0.0.1:{port}/dashboards/overview"
+    assert "Overview: every underlying, every venue" in overview_page
+    cells = dict(zip(heatmap["x"], heatmap["z"][heatmap["y"].index("AAPL")], strict=True))
+    assert {"simx-a", "simx-b", "simdex"} <= set(cells)
+    assert all(isinstance(cells[v], float) for v in ("simx-a", "simx-b", "simdex")), cells
 
     live = [r for r in rows if r["ref_state"] == "live"]
     venues = {r["venue"] for r in live}

@@ -115,6 +115,8 @@ def test_charts_kinds_markers_lines_spans_and_hover() -> None:
     )
     shapes, hover = render_markers(markers)
     assert [(s["type"], s["x0"], s["x1"]) for s in shapes] == [("rect", 10, 20), ("line", 30, 30)]
+    # a span is a strip along the top of the plot; an instant a line over its whole height
+    assert [(s["y0"], s["y1"]) for s in shapes] == [(0.95, 1.0), (0, 1)]
     assert shapes[1]["line"]["color"] == MARKER_COLOURS["alert"]
     assert hover[0]["x"] == [10, 30]
     assert hover[0]["text"] == ["feed_gap: simx-b silent", "alert: basis rich"]

@@ -29,6 +29,8 @@ MARKER_COLOURS = {
     "luld": "#e377c2",
 }
 MARKER_FALLBACK = "#7f7f7f"
+SPAN_STRIP = (0.95, 1.0)
+"""Where marker spans sit, in paper coordinates: a strip along the top of the plot."""
 BAND_FILL = "rgba(31, 119, 180, 0.12)"
 DIVERGING = [[0.0, "#2166ac"], [0.5, "#f7f7f7"], [1.0, "#b2182b"]]
 
@@ -199,7 +201,8 @@ def render_band(band: pl.DataFrame, end_ns: int) -> list[Json]:
 
 def render_markers(markers: pl.DataFrame) -> tuple[list[Json], list[Json]]:
     """Shapes and one hover trace from ``ts_ns, end_ns, kind, label``: a vertical line at
-    ``ts_ns``, or a shaded span to ``end_ns``; colour by kind."""
+    ``ts_ns``, or a span to ``end_ns`` drawn as a strip along the top of the plot (so
+    overlapping alerts and gaps never tint the data itself); colour by kind."""
     shapes: list[Json] = []
     xs: list[int] = []
     labels: list[str] = []
@@ -216,8 +219,10 @@ def render_markers(markers: pl.DataFrame) -> tuple[list[Json], list[Json]]:
                     "type": "rect",
                     "x0": x0,
                     "x1": end // NS_PER_MS,
+                    "y0": SPAN_STRIP[0],
+                    "y1": SPAN_STRIP[1],
                     "fillcolor": colour,
-                    "opacity": 0.15,
+                    "opacity": 0.45,
                     "line": {"width": 0},
                     "layer": "below",
                 }
