@@ -34,6 +34,7 @@ from divergence.jobs.basis_inputs import (
     load_context_frame,
     load_token_rows,
 )
+from divergence.jobs.basis_rollup import refresh_range, refresh_seconds
 from divergence.jobs.loop import run_on_flush
 from divergence.metrics.basis import BASIS_SCHEMA, BasisParams, conform
 from divergence.metrics.fx import FX_COMPOSITE_SCHEMA, FX_SCHEMA, fx_composite
@@ -137,11 +138,13 @@ def compute_fx_composite(
 def _commit_step(
     store: Store, rows: pl.DataFrame, composite: pl.DataFrame, state: JobState
 ) -> None:
-    """Append the rows and record the state in one transaction."""
+    """Append the rows (and their seconds of basis_1s) and record the state in one
+    transaction."""
     cur = store.cursor()
     cur.execute("BEGIN")
     try:
         store.append("basis", rows)
+        refresh_seconds(store, rows)
         store.append("fx_composite", composite)
         store.execute(
             store.sql_text("basis_job_state_save"),
@@ -255,7 +258,8 @@ def run_backfill(
 ) -> int:
     """Recompute ``basis`` for ts_event in [start_ns, end_ns] in one go; returns rows written.
 
-    Deletes the range first, in the same transaction. Does not touch ``job_state``: run
+    Deletes the range first, and recomputes its seconds of basis_1s, in the same
+    transaction. Does not touch ``job_state``: run
     it while no server owns the database.
     """
     if end_ns < start_ns:
@@ -278,6 +282,7 @@ def run_backfill(
         store.execute(store.sql_text("basis_delete_range"), span)
         store.execute(store.sql_text("fx_composite_delete_range"), span)
         store.append("basis", rows)
+        refresh_range(store, start_ns, end_ns)
         store.append("fx_composite", composite)
         cur.execute("COMMIT")
     except Exception:

@@ -9,12 +9,14 @@ what the page draws: a Plotly figure, or the table's columns and rows.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
+from divergence.clock import NS_PER_SECOND
 from divergence.dashboards import Dashboard, Panel
 from divergence.service.chart_reader import ChartReader
 from divergence.service.charts import render_figure
@@ -22,6 +24,11 @@ from divergence.service.charts_feeds import event_counts, feed_rows
 from divergence.service.charts_kinds import render_bars, render_heatmap, render_table
 
 Json = dict[str, Any]
+ROLLUP_TWINS = {
+    query: f"{query}_1s" for query in ("chart_price", "chart_basis", "chart_underlying_exec_basis")
+}
+"""Chart queries with a twin that reads the one-second rollup ``basis_1s`` where a bucket
+holds whole seconds: the same rows, faster (sql/queries/*_1s.sql, docs/dashboards.md)."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +53,13 @@ class View:
 
 
 async def run_query(reader: ChartReader, view: View, query: str) -> pl.DataFrame:
-    """Run one spec query with exactly the parameters it uses."""
+    """Run one spec query with exactly the parameters it uses; for buckets of a second
+    or more, through its ``basis_1s`` twin when it has one (same parameters, same rows)."""
     given = view.given()
-    return await reader.named(query, {k: given[k] for k in view.dashboard.params[query]})
+    params = {k: given[k] for k in view.dashboard.params[query]}
+    if view.bucket_ns >= NS_PER_SECOND:
+        query = ROLLUP_TWINS.get(query, query)
+    return await reader.named(query, params)
 
 
 async def panel_rows(reader: ChartReader, view: View, panel: Panel) -> pl.DataFrame:
@@ -88,8 +99,10 @@ async def panel_payload(
         return out | {"figure": render_heatmap(panel, rows)}
     if panel.chart == "bars":
         return out | {"figure": render_bars(panel, rows, colours)}
-    band = await run_query(reader, view, panel.band_query) if panel.band_query else None
-    markers = await run_query(reader, view, panel.markers_query) if panel.markers_query else None
+    band, markers = await asyncio.gather(
+        _optional_query(reader, view, panel.band_query),
+        _optional_query(reader, view, panel.markers_query),
+    )
     figure = render_figure(
         panel,
         rows,
@@ -100,3 +113,9 @@ async def panel_payload(
         end_ns=view.end_ns,
     )
     return out | {"figure": figure}
+
+
+async def _optional_query(
+    reader: ChartReader, view: View, query: str | None
+) -> pl.DataFrame | None:
+    return await run_query(reader, view, query) if query else None

@@ -12,6 +12,7 @@ a CDN.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gzip
 from typing import Annotated, Any
@@ -195,14 +196,20 @@ async def charts(
     shapes: list[dict[str, Any]] = []
     status = None
     if view.underlying is not None and spec.sessions_query and spec.status_query:
-        sessions = await run_query(reader, view, spec.sessions_query)
+        sessions, latest = await asyncio.gather(
+            run_query(reader, view, spec.sessions_query),
+            run_query(reader, view, spec.status_query),
+        )
         shapes = render_session_shapes(sessions, spec.shading.colours())
-        status = latest_status(await run_query(reader, view, spec.status_query))
+        status = latest_status(latest)
     colours = colours_for(venues_of(reader.runtime.catalog, view.underlying))
-    panels = [
-        await panel_payload(reader, view, panel, shapes=shapes, colours=colours)
-        for panel in spec.panel
-    ]
+    # the panels' queries run concurrently on the chart reader's threads
+    panels = await asyncio.gather(
+        *(
+            panel_payload(reader, view, panel, shapes=shapes, colours=colours)
+            for panel in spec.panel
+        )
+    )
     payload: dict[str, Any] = {
         "dashboard": dash.name,
         "scope": spec.scope,

@@ -10,6 +10,7 @@ read-only open of the file when no server is running (``divergence sql``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import threading
@@ -170,7 +171,10 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"append to {table} failed: {exc}") from exc
         finally:
-            cur.unregister("_batch")
+            # In an aborted transaction unregistering fails too; that error must not hide
+            # the StoreError above (the next register of "_batch" replaces the view).
+            with contextlib.suppress(duckdb.Error):
+                cur.unregister("_batch")
 
     def replace(self, table: str, frame: pl.DataFrame) -> None:
         """Replace the whole content of ``table`` with ``frame`` in one transaction."""
