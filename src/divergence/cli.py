@@ -60,15 +60,14 @@ def _serve(settings: Settings, *, open_path: str | None = None) -> None:
 
     from divergence.service.app import create_app
 
+    app = create_app(settings)  # start-up checks (keys, dev mode) fail before any banner
     url = f"http://{settings.host}:{settings.port}"
     if open_path is not None:
         typer.echo(f"divergence {__version__}: dashboard at {url}{open_path} (Ctrl-C stops)")
         threading.Timer(2.0, lambda: webbrowser.open(url + open_path)).start()
     else:
         typer.echo(f"divergence {__version__}: serving on {url} (Ctrl-C stops)")
-    config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, log_config=None
-    )
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None)
     server = uvicorn.Server(config)
     server.run()
     if not server.started:
