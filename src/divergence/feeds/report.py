@@ -10,7 +10,7 @@ from divergence.venues.contract import split_stream
 if TYPE_CHECKING:
     from divergence.feeds.session import FeedSession
 
-_COUNTS = (
+FEED_COUNTERS = (
     "connects",
     "disconnects",
     "reconnects",
@@ -68,6 +68,6 @@ def feed_report(feed: FeedSession, now_ns: int) -> dict[str, Any]:
         "last_error": stats.last_error,
         "backpressure_s": round(stats.backpressure_s, 3),
         "quarantine_reasons": dict(stats.quarantine_reasons),
-        **{key: getattr(stats, key) for key in _COUNTS},
+        **{key: getattr(stats, key) for key in FEED_COUNTERS},
         "streams": streams,
     }

@@ -86,9 +86,6 @@ def _lifespan(
             active = runtime
         hub = LiveHub(active.bus)
         hub.start()
-        alerts_job = getattr(active, "alerts_job", None)
-        if alerts_job is not None and getattr(alerts_job, "bus", False) is None:
-            alerts_job.bus = active.bus  # announce alert changes to the live dashboards
         app.state.runtime, app.state.hub = active, hub
         log.info("service started", extra={"owns_runtime": owned is not None})
         try:

@@ -17,25 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from divergence.clock import NS_PER_SECOND, now_ns
+from divergence.feeds.report import FEED_COUNTERS
 from divergence.service.api_models import error_responses
 from divergence.service.deps import RuntimeDep
 from divergence.service.metrics_http import HttpMetrics
 from divergence.service.prometheus import CONTENT_TYPE, Family, render_text
 
 router = APIRouter(tags=["operations"])
-FEED_COUNTERS = (
-    "connects",
-    "disconnects",
-    "reconnects",
-    "connect_failures",
-    "frames",
-    "events",
-    "quarantined",
-    "gaps",
-    "checksum_mismatches",
-    "resyncs",
-    "stale_periods",
-)
 FEED_STATES = ("connecting", "up", "down", "rejected")
 WRITER_TOPICS = ("events", "quarantine")
 
